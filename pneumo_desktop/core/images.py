@@ -1,0 +1,288 @@
+"""Open any X-ray file (PNG, JPEG, TIFF, BMP, DICOM) as an :class:`XRay`.
+
+``XRay.pixels`` is always a 2-D float32 array in [0, 1], display-ready: bone bright, air dark.
+The file type is detected from its content, never from its extension. Every failure is raised as
+:class:`~pneumo_desktop.core.errors.XRayLoadError` with a short human message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import XRayLoadError
+
+log = logging.getLogger(__name__)
+
+#: Largest image (in pixels) we agree to decode. Real radiographs are below 20 MP; this stops
+#: decompression bombs before they allocate gigabytes.
+MAX_PIXELS = 60_000_000
+#: Smallest side we agree to load at all (the quality gate has its own, stricter, limit).
+MIN_SIDE = 8
+
+
+@dataclass(frozen=True, eq=False)
+class XRay:
+    """A decoded X-ray image plus the metadata a user and the model need."""
+
+    pixels: np.ndarray  # 2-D float32 in [0, 1], bone bright
+    path: str
+    format: str  # "PNG", "JPEG", "TIFF", "BMP", "DICOM"
+    width: int  # original size, before any resizing
+    height: int
+    bit_depth: int
+    modality: str | None = None  # DICOM (0008,0060), e.g. "DX", "CR", "CT"
+    body_part: str | None = None  # DICOM (0018,0015)
+    view_position: str | None = None  # DICOM (0018,5101), e.g. "AP", "PA", "LL"
+    photometric: str | None = None  # DICOM (0028,0004) or the PIL mode for other formats
+    patient_id: str | None = None
+    patient_name: str | None = None  # never logged or exported unless the user asks
+    study_date: str | None = None
+    transfer_syntax: str | None = None
+    frames: int = 1
+    #: False for CT, MR, ... that load fine but are not projection radiographs.
+    is_projection_radiograph: bool = True
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+# --------------------------------------------------------------------------------------------
+# Content sniffing
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Return the format name for the first bytes of a file, or None if it is not recognised.
+
+    DICOM without preamble is not detected here (see :func:`looks_like_dicom`).
+    """
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "DICOM"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head.startswith(b"BM"):
+        return "BMP"
+    return None
+
+
+def looks_like_dicom(head: bytes) -> bool:
+    """True for DICOM files with no 128-byte preamble (old ACR-NEMA style or stripped files).
+
+    Such files start directly with a data element: a small group number (0x0002 or 0x0008 in
+    practice) in little or big endian, followed by an element number.
+    """
+    if sniff_format(head) == "DICOM":
+        return True
+    if len(head) < 8:
+        return False
+    group_le = int.from_bytes(head[0:2], "little")
+    group_be = int.from_bytes(head[0:2], "big")
+    if group_le in (0x0002, 0x0008) or group_be in (0x0002, 0x0008):
+        # Explicit VR files carry two upper-case letters as VR; implicit ones a 4-byte length.
+        vr = head[4:6]
+        if vr.isalpha() and vr.isupper():
+            return True
+        length = int.from_bytes(head[4:8], "little")
+        return 0 < length < 1024
+    return False
+
+
+def detect_format(path: str | os.PathLike[str]) -> str | None:
+    """The image format of ``path`` by content, or None if it is no image we can read."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return None
+    fmt = sniff_format(head)
+    if fmt is None and looks_like_dicom(head):
+        fmt = "DICOM"
+    return fmt
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_xray(path: str | os.PathLike[str]) -> XRay:
+    """Load ``path`` as an X-ray. Raises :class:`XRayLoadError` (and nothing else) on bad input."""
+    path = str(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+            size = os.fstat(fh.fileno()).st_size
+    except PermissionError as exc:
+        raise XRayLoadError("Permission denied: the file cannot be read.", code="permission") from exc
+    except IsADirectoryError as exc:
+        raise XRayLoadError("This is a folder, not a file.", code="not_a_file") from exc
+    except FileNotFoundError as exc:
+        raise XRayLoadError("File not found.", code="missing") from exc
+    except OSError as exc:
+        raise XRayLoadError(f"The file cannot be read ({exc.strerror or exc}).", code="io") from exc
+
+    if size == 0:
+        raise XRayLoadError("The file is empty (0 bytes).", code="empty")
+    fmt = sniff_format(head)
+    if fmt is None and looks_like_dicom(head):
+        fmt = "DICOM"
+    if fmt is None:
+        if _looks_like_text(head):
+            raise XRayLoadError("Not an image: the file contains text.", code="not_image")
+        raise XRayLoadError("Not an image file that Pneumo Desktop can read.", code="not_image")
+
+    try:
+        if fmt == "DICOM":
+            from .dicom import load_dicom  # pydicom is imported only when needed
+
+            xray = load_dicom(path)
+        else:
+            xray = _load_pil(path, fmt)
+    except XRayLoadError:
+        raise
+    except MemoryError as exc:
+        raise XRayLoadError("The image is too large to open.", code="too_large") from exc
+    except Exception as exc:  # noqa: BLE001 - a decoder may raise anything on corrupt data
+        log.debug("decoder failure for %s", path, exc_info=True)
+        raise XRayLoadError(
+            f"The {fmt} file is damaged or truncated and cannot be decoded.", code="corrupt"
+        ) from exc
+    _check_pixels(xray.pixels)
+    return xray
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return printable / len(text) > 0.95
+
+
+def check_dimensions(width: int, height: int) -> None:
+    """Refuse absurd sizes before decoding (decompression bombs, corrupt headers)."""
+    if width <= 0 or height <= 0:
+        raise XRayLoadError("The image has no pixels (zero width or height).", code="corrupt")
+    if width * height > MAX_PIXELS:
+        raise XRayLoadError(
+            f"The image is implausibly large ({width} x {height} pixels) and was not opened.",
+            code="too_large",
+        )
+    if min(width, height) < MIN_SIDE:
+        raise XRayLoadError(
+            f"The image is too small to be an X-ray ({width} x {height} pixels).", code="too_small"
+        )
+
+
+def _check_pixels(pixels: np.ndarray) -> None:
+    if pixels.ndim != 2 or pixels.dtype != np.float32:
+        raise AssertionError(f"loader returned {pixels.dtype} {pixels.shape}")  # programming error
+    if not np.isfinite(pixels).all():
+        raise XRayLoadError("The image contains invalid pixel values.", code="corrupt")
+
+
+def _load_pil(path: str, fmt: str) -> XRay:
+    from PIL import Image, ImageOps
+
+    with warnings.catch_warnings():
+        # Our own MAX_PIXELS check runs first; turn PIL's bomb warning into an error just in case.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            check_dimensions(*img.size)
+            mode = img.mode
+            bits = _bit_depth(img)
+            width, height = img.size
+            if fmt == "JPEG":
+                img.draft("L", img.size)  # decode straight to gray when the codec can
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            pixels = _pil_to_gray(img)
+    return XRay(
+        pixels=pixels,
+        path=path,
+        format=fmt,
+        width=width,
+        height=height,
+        bit_depth=bits,
+        photometric=mode,
+        modality=None,
+    )
+
+
+def _bit_depth(img) -> int:  # noqa: ANN001 - PIL.Image.Image
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return 16
+    if img.mode == "F":
+        return 32
+    if img.mode == "1":
+        return 1
+    return 8
+
+
+def _pil_to_gray(img) -> np.ndarray:  # noqa: ANN001 - PIL.Image.Image
+    """Any PIL image -> 2-D float32 gray in [0, 1]."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(img, dtype=np.float32) / 65535.0
+    elif mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        # 16-bit PNGs open as mode "I" in PIL: scale by the container's range.
+        top = 65535.0 if arr.max(initial=0) <= 65535 and arr.min(initial=0) >= 0 else None
+        if top is None:
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        else:
+            arr = arr / top
+        arr = arr.astype(np.float32)
+    elif mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    else:
+        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+            # Composite transparent pixels on black (air), not on undefined colour.
+            rgba = img.convert("RGBA")
+            background = _black_rgba(rgba.size)
+            background.alpha_composite(rgba)
+            img = background
+        if img.mode != "L":
+            img = img.convert("L")  # ITU-R 601-2 luma for RGB, CMYK, palette, 1-bit
+        arr = np.asarray(img, dtype=np.float32) / 255.0
+    return np.ascontiguousarray(np.clip(arr, 0.0, 1.0), dtype=np.float32)
+
+
+def _black_rgba(size: tuple[int, int]):  # noqa: ANN202
+    from PIL import Image
+
+    return Image.new("RGBA", size, (0, 0, 0, 255))
+
+
+def iter_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """Expand files and folders (recursively, sorted) into the list of candidate files.
+
+    Hidden files and folders are skipped. Every regular file is returned, image or not: the
+    scanner gives files that turn out not to be images a row of their own.
+    """
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                out.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,202 @@
+"""The Predictor: loads the bundled model and its card, checks the hash, predicts in batches.
+
+One thread owns a Predictor (Keras models are not thread-safe): create it and call it from the
+same worker thread. Keras/TensorFlow are imported only when a Predictor is created.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .card import ModelCard
+from .errors import ModelError
+from .paths import default_model_dir
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "gpu")
+PRECISIONS = ("float32", "bfloat16")
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def calibrate(p_raw: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling (Guo et al. 2017): sigmoid(logit(p) / T)."""
+    return (1.0 / (1.0 + np.exp(-logit(p_raw) / float(temperature)))).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probability: float  # calibrated probability of pneumonia
+    raw_probability: float  # the network's own output
+    ood_score: float | None = None  # distance to the training distribution (None when unavailable)
+
+
+def _configure_backend_threads() -> None:
+    # Keep TensorFlow's C++ chatter out of the terminal / windowed app.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class Predictor:
+    """Predicts calibrated pneumonia probabilities for batches of preprocessed X-rays."""
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        device: str = "auto",
+        precision: str = "float32",
+        verify: bool = True,
+    ) -> None:
+        if device not in DEVICES:
+            raise ModelError(f"Unknown device {device!r}: choose auto, cpu or gpu.")
+        if precision not in PRECISIONS:
+            raise ModelError(f"Unknown precision {precision!r}: choose float32 or bfloat16.")
+        t0 = time.perf_counter()
+        self.card = ModelCard.load(model_dir or default_model_dir())
+        if verify:
+            self.card.verify()
+        _configure_backend_threads()
+        self.device_name = _select_device(device)
+        try:
+            import keras
+
+            model = keras.models.load_model(self.card.model_path, compile=False)
+        except Exception as exc:  # noqa: BLE001 - any failure to deserialise is a bad model file
+            raise ModelError(f"The model file {self.card.model_path.name} cannot be loaded: {exc}") from exc
+        if precision == "bfloat16":
+            model = _with_policy(model, "mixed_bfloat16")
+            self.device_name += " bf16"
+        self.precision = precision
+        self.model = model
+        self._feature_model = None
+        self._ood = None
+        spec = self.card.preprocessing
+        expected = (None, spec.size, spec.size, spec.channels)
+        if tuple(model.input_shape) != expected:
+            raise ModelError(f"The model expects input {model.input_shape}, but its card says {expected}.")
+        self.load_seconds = time.perf_counter() - t0
+        log.info(
+            "model %s %s ready on %s in %.1f s", self.card.name, self.card.version, self.device_name,
+            self.load_seconds,
+        )
+
+    # ---------------------------------------------------------------------------------------
+    @property
+    def spec(self):  # noqa: ANN201
+        return self.card.preprocessing
+
+    @property
+    def version(self) -> str:
+        return f"{self.card.name} {self.card.version}"
+
+    def predict_raw(self, batch: np.ndarray) -> np.ndarray:
+        """(N, s, s, c) preprocessed batch -> (N,) uncalibrated probabilities."""
+        if len(batch) == 0:
+            return np.zeros((0,), dtype=np.float64)
+        import keras
+
+        out = self.model(batch, training=False)
+        return keras.ops.convert_to_numpy(out).astype(np.float64).reshape(-1)
+
+    def predict_batch(self, batch: np.ndarray) -> list[Prediction]:
+        """(N, s, s, c) preprocessed batch -> calibrated predictions (with OOD scores when shipped)."""
+        if len(batch) == 0:
+            return []
+        ood = self.ood
+        if ood is None:
+            raw = self.predict_raw(batch)
+            scores: Sequence[float | None] = [None] * len(raw)
+        else:
+            raw, feats = self._predict_with_features(batch)
+            scores = [float(s) for s in ood.score(feats)]
+        cal = calibrate(raw, self.card.temperature)
+        return [
+            Prediction(probability=float(c), raw_probability=float(r), ood_score=s)
+            for c, r, s in zip(cal, raw, scores, strict=True)
+        ]
+
+    def predict_xrays(self, xrays: Sequence) -> list[Prediction]:  # noqa: ANN001
+        from .preprocess import preprocess_batch
+
+        return self.predict_batch(preprocess_batch(list(xrays), self.spec))
+
+    # ---------------------------------------------------------------------------------------
+    @property
+    def ood(self):  # noqa: ANN201
+        """The out-of-distribution reference shipped with the model, or None."""
+        if self._ood is None and self.card.ood:
+            from .quality import OODReference
+
+            self._ood = OODReference.load(self.card.folder, self.card.ood)
+        return self._ood
+
+    def _predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import keras
+
+        if self._feature_model is None:
+            layer = self.model.get_layer(self.ood.layer)
+            self._feature_model = keras.Model(self.model.inputs, [self.model.output, layer.output])
+        prob, feats = self._feature_model(batch, training=False)
+        prob = keras.ops.convert_to_numpy(prob).astype(np.float64).reshape(-1)
+        feats = keras.ops.convert_to_numpy(feats).astype(np.float64).reshape(len(batch), -1)
+        return prob, feats
+
+
+def _select_device(device: str) -> str:
+    """Make the backend use the requested device; return a human name for it."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if device == "gpu" and not gpus:
+            raise ModelError("No GPU is available to TensorFlow on this computer; choose CPU or Auto.")
+        if device == "cpu" and gpus:
+            try:
+                tf.config.set_visible_devices([], "GPU")
+            except RuntimeError:  # already initialised: place ops explicitly instead
+                log.warning("GPU already initialised; CPU placement not guaranteed")
+            return "CPU"
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return str(details.get("device_name", "GPU"))
+        return "CPU"
+    if backend == "jax":
+        import jax
+
+        devs = jax.devices()
+        if device == "gpu" and devs[0].platform != "gpu":
+            raise ModelError("No GPU is available to JAX on this computer; choose CPU or Auto.")
+        if devs[0].platform == "gpu" and device != "cpu":
+            return str(devs[0].device_kind)
+        return "CPU"
+    return "CPU"
+
+
+def _with_policy(model, policy: str):  # noqa: ANN001, ANN202
+    """A copy of ``model`` whose layers compute in another dtype policy (weights copied)."""
+    import keras
+
+    def clone(layer):  # noqa: ANN001, ANN202
+        config = layer.get_config()
+        if layer.name == model.layers[-1].name:
+            config["dtype"] = "float32"  # keep the output in float32
+        elif "dtype" in config:
+            config["dtype"] = policy
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy

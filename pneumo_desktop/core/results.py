@@ -1,0 +1,119 @@
+"""Result rows: a frozen dataclass per file, labels from a threshold, CSV and JSON export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+OK, ERROR, REJECTED = "ok", "error", "rejected"
+PNEUMONIA, NORMAL, NEEDS_REVIEW, UNREADABLE = "Pneumonia", "Normal", "Needs review", "Unreadable"
+LABELS = (PNEUMONIA, NORMAL, NEEDS_REVIEW, UNREADABLE)
+
+
+def label_for(status: str, probability: float | None, threshold: float) -> str:
+    """The label a clinician sees. Rejected images are never called Normal or Pneumonia."""
+    if status == ERROR:
+        return UNREADABLE
+    if status == REJECTED or probability is None:
+        return NEEDS_REVIEW
+    return PNEUMONIA if probability >= threshold else NORMAL
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """The outcome for one file."""
+
+    path: str
+    status: str  # ok | error | rejected
+    probability: float | None  # calibrated probability of pneumonia (also for rejected images)
+    label: str  # Pneumonia | Normal | Needs review | Unreadable
+    message: str  # human reason for errors / rejections, empty when ok
+    reason_code: str = ""  # machine-readable: corrupt, not_image, not_radiograph, out_of_distribution...
+    seconds: float = 0.0  # decode + inference time attributed to this file
+    model_version: str = ""
+    threshold: float | None = None
+    raw_probability: float | None = None
+    ood_score: float | None = None
+    content_hash: str = ""
+    format: str = ""
+    width: int | None = None
+    height: int | None = None
+    modality: str = ""
+    view_position: str = ""
+    study_date: str = ""
+    patient_id: str = ""
+    patient_name: str = ""  # kept only in the local store; exported only when the user opts in
+    notes: str = ""
+    cached: bool = False  # came from the results store, not recomputed
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    def relabel(self, threshold: float) -> ScanResult:
+        """The same result at another operating point (no model run)."""
+        return replace(self, threshold=threshold, label=label_for(self.status, self.probability, threshold))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanResult:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+#: Columns of the CSV export, in order. Patient columns are added only on request.
+CSV_COLUMNS = [
+    "path", "status", "probability", "label", "message", "reason_code", "threshold", "ood_score",
+    "format", "width", "height", "modality", "view_position", "study_date", "model_version",
+    "seconds", "content_hash",
+]
+PATIENT_COLUMNS = ["patient_id", "patient_name"]
+
+
+def _fmt(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return value
+
+
+def write_csv(results: Iterable[ScanResult], path: str | Path, include_patient: bool = False) -> int:
+    """Write UTF-8 CSV (with BOM, so Excel detects the encoding) and return the number of rows."""
+    columns = CSV_COLUMNS + (PATIENT_COLUMNS if include_patient else [])
+    n = 0
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for r in results:
+            d = r.to_dict()
+            writer.writerow([_fmt(d[c]) for c in columns])
+            n += 1
+    return n
+
+
+def write_json(results: Iterable[ScanResult], path: str | Path, include_patient: bool = False) -> int:
+    rows = []
+    for r in results:
+        d = r.to_dict()
+        if not include_patient:
+            for c in PATIENT_COLUMNS:
+                d.pop(c, None)
+        rows.append(d)
+    Path(path).write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
+    return len(rows)
+
+
+def summarise(results: Iterable[ScanResult]) -> dict[str, int]:
+    counts = dict.fromkeys(LABELS, 0)
+    for r in results:
+        counts[r.label] = counts.get(r.label, 0) + 1
+    counts["total"] = sum(counts[k] for k in LABELS)
+    return counts

@@ -1,0 +1,248 @@
+"""Scanning files and folders: decode in a small thread pool, infer in batches, stream results.
+
+The thread that iterates :meth:`Scanner.scan` owns the model. Loader threads only read, hash,
+decode and preprocess; at most ``window`` files are in flight, so memory stays flat however large
+the folder. Cancel (a ``threading.Event``) is honoured between batches. Every batch is written to
+the results store before it is yielded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import quality
+from .errors import XRayLoadError
+from .images import XRay, iter_image_files, load_xray
+from .preprocess import preprocess
+from .results import ERROR, OK, REJECTED, ScanResult, label_for
+from .store import ResultsStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    done: int
+    total: int
+    elapsed: float  # seconds since the scan started
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, estimated from the pace so far (None until there is a pace)."""
+        if self.done == 0 or self.total <= self.done:
+            return None if self.done == 0 else 0.0
+        return self.elapsed / self.done * (self.total - self.done)
+
+
+@dataclass
+class _Prepared:
+    path: str
+    content_hash: str = ""
+    result: ScanResult | None = None  # final already (error or cached)
+    inputs: np.ndarray | None = None
+    xray: XRay | None = None
+    issue: quality.QualityIssue | None = None
+    seconds: float = 0.0
+
+
+def hash_file(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Scanner:
+    """Streams :class:`ScanResult` batches for files and folders."""
+
+    def __init__(
+        self,
+        predictor,  # noqa: ANN001 - core.model.Predictor (or anything with the same interface)
+        store: ResultsStore | None = None,
+        threshold: float | None = None,
+        batch_size: int = 16,
+        loader_threads: int = 2,
+        use_cache: bool = True,
+    ) -> None:
+        self.predictor = predictor
+        self.store = store
+        self.threshold = predictor.card.threshold if threshold is None else float(threshold)
+        self.batch_size = max(1, int(batch_size))
+        self.loader_threads = max(1, int(loader_threads))
+        self.window = self.batch_size * 3
+        self.use_cache = use_cache and store is not None
+        self.model_sha = predictor.card.sha256
+        self.scan_id: int | None = None
+
+    # ---------------------------------------------------------------------------------------
+    def scan(
+        self, paths: Iterable[str | os.PathLike[str]], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[list[ScanResult], ScanProgress]]:
+        """Yield ``(results, progress)`` after each batch. Stops early when ``cancel`` is set."""
+        roots = [str(p) for p in paths]
+        files = [str(p) for p in iter_image_files(roots)]
+        total = len(files)
+        t0 = time.perf_counter()
+        self.scan_id = self.store.begin_scan(roots, self.model_sha) if self.store else None
+        state = "finished"
+        done = 0
+        pending: deque[Future[_Prepared]] = deque()
+        it = iter(files)
+        ready: list[_Prepared] = []
+        with ThreadPoolExecutor(self.loader_threads, thread_name_prefix="pneumo-loader") as pool:
+            try:
+                while True:
+                    while len(pending) < self.window and (path := next(it, None)) is not None:
+                        pending.append(pool.submit(self._prepare, path))
+                    if not pending and not ready:
+                        break
+                    # Collect in order until a model batch is full or nothing is left.
+                    while pending and sum(p.inputs is not None for p in ready) < self.batch_size:
+                        ready.append(pending.popleft().result())
+                        if len(ready) >= self.window:
+                            break
+                    batch = self._finish(ready)
+                    ready = []
+                    if self.store is not None:
+                        self.store.add(self.scan_id, batch, self.model_sha)
+                    done += len(batch)
+                    yield batch, ScanProgress(done, total, time.perf_counter() - t0)
+                    if cancel is not None and cancel.is_set():
+                        state = "cancelled"
+                        for f in pending:
+                            f.cancel()
+                        break
+            except GeneratorExit:
+                state = "cancelled"
+                for f in pending:
+                    f.cancel()
+                raise
+            finally:
+                if self.store is not None and self.scan_id is not None:
+                    self.store.end_scan(self.scan_id, state)
+        log.info("scan %s: %d of %d files in %.1f s", state, done, total, time.perf_counter() - t0)
+
+    def scan_all(self, paths: Iterable[str | os.PathLike[str]]) -> list[ScanResult]:
+        out: list[ScanResult] = []
+        for batch, _ in self.scan(paths):
+            out.extend(batch)
+        return out
+
+    # ---------------------------------------------------------------------------------------
+    def _prepare(self, path: str) -> _Prepared:
+        """Runs in a loader thread: hash, cache lookup, decode, quality rules, preprocess."""
+        t0 = time.perf_counter()
+        prep = _Prepared(path)
+        try:
+            prep.content_hash = hash_file(path)
+        except OSError:
+            pass  # load_xray below gives the human reason
+        if self.use_cache and prep.content_hash:
+            cached = self.store.lookup(prep.content_hash, self.model_sha)
+            if cached is not None:
+                prep.result = replace(cached, path=path, cached=True).relabel(self.threshold)
+                return prep
+        try:
+            xray = load_xray(path)
+            prep.issue = quality.check_xray(xray)
+            prep.inputs = preprocess(xray, self.predictor.spec)
+            # Keep the metadata, drop the full-size pixels: memory stays flat.
+            prep.xray = replace(xray, pixels=np.zeros((1, 1), np.float32))
+        except XRayLoadError as exc:
+            prep.result = self._error(path, prep.content_hash, str(exc), exc.code, time.perf_counter() - t0)
+        except Exception as exc:  # noqa: BLE001 - never let one file stop a batch
+            log.exception("unexpected failure preparing %s", path)
+            prep.result = self._error(
+                path, prep.content_hash, f"Unexpected error while reading the file ({type(exc).__name__}).",
+                "internal", time.perf_counter() - t0,
+            )
+        prep.seconds = time.perf_counter() - t0
+        return prep
+
+    def _error(self, path: str, content_hash: str, message: str, code: str, seconds: float) -> ScanResult:
+        return ScanResult(
+            path=path, status=ERROR, probability=None, label=label_for(ERROR, None, self.threshold),
+            message=message, reason_code=code, seconds=seconds, model_version=self.predictor.version,
+            threshold=self.threshold, content_hash=content_hash,
+        )
+
+    def _finish(self, ready: list[_Prepared]) -> list[ScanResult]:
+        """Runs in the model's thread: one model call for every decodable file of the batch."""
+        todo = [p for p in ready if p.result is None and p.inputs is not None]
+        if todo:
+            t0 = time.perf_counter()
+            try:
+                preds = self.predictor.predict_batch(np.stack([p.inputs for p in todo]))
+            except Exception as exc:  # noqa: BLE001 - a failing batch becomes error rows, the scan goes on
+                log.exception("inference failed for a batch of %d", len(todo))
+                for p in todo:
+                    p.result = self._error(
+                        p.path, p.content_hash, f"The model failed on this image ({type(exc).__name__}).",
+                        "inference", p.seconds,
+                    )
+                preds = []
+            share = (time.perf_counter() - t0) / len(todo)
+            ood = getattr(self.predictor, "ood", None)
+            for p, pred in zip(todo if preds else [], preds, strict=False):
+                issue = p.issue
+                if issue is None and ood is not None and pred.ood_score is not None and ood.is_out(pred.ood_score):
+                    issue = quality.OOD_ISSUE
+                status = REJECTED if issue else OK
+                x = p.xray
+                assert x is not None
+                p.result = ScanResult(
+                    path=p.path, status=status, probability=pred.probability,
+                    label=label_for(status, pred.probability, self.threshold),
+                    message=issue.message if issue else "", reason_code=issue.code if issue else "",
+                    seconds=p.seconds + share, model_version=self.predictor.version,
+                    threshold=self.threshold, raw_probability=pred.raw_probability, ood_score=pred.ood_score,
+                    content_hash=p.content_hash, format=x.format, width=x.width, height=x.height,
+                    modality=x.modality or "", view_position=x.view_position or "",
+                    study_date=x.study_date or "", patient_id=x.patient_id or "",
+                    patient_name=x.patient_name or "", notes="; ".join(x.notes),
+                )
+        for p in ready:
+            p.inputs = None
+        return [p.result for p in ready if p.result is not None]
+
+
+class FolderWatcher:
+    """Polls folders for new files whose size has stopped changing (an X-ray export folder)."""
+
+    def __init__(self, folders: Iterable[str | os.PathLike[str]], include_existing: bool = False) -> None:
+        self.folders = [Path(f) for f in folders]
+        self._sizes: dict[str, int] = {}
+        self._seen: set[str] = set()
+        if not include_existing:
+            self._seen = {str(p) for p in iter_image_files(self.folders)}
+
+    def poll(self) -> list[str]:
+        """New files that have the same size as at the previous poll (fully written)."""
+        ready: list[str] = []
+        for p in iter_image_files(self.folders):
+            key = str(p)
+            if key in self._seen:
+                continue
+            try:
+                size = p.stat().st_size
+            except OSError:
+                continue
+            if self._sizes.get(key) == size:
+                ready.append(key)
+                self._seen.add(key)
+                self._sizes.pop(key, None)
+            else:
+                self._sizes[key] = size
+        return ready

@@ -1,0 +1,134 @@
+"""The results store: SQLite in the user's data folder.
+
+Every result is written the moment it is computed (one transaction per batch), so a crash or a
+closed window loses nothing. Results are keyed by (content hash, model sha256): re-scanning an
+unchanged file with the same model is a lookup, which is also how an interrupted scan resumes.
+Scans are recorded too, for the app's History list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import user_data_dir
+from .results import ScanResult
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    content_hash TEXT NOT NULL,
+    model_sha TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (content_hash, model_sha)
+);
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL,
+    finished REAL,
+    roots TEXT NOT NULL,
+    model_sha TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'running'
+);
+CREATE TABLE IF NOT EXISTS scan_items (
+    scan_id INTEGER NOT NULL REFERENCES scans(id),
+    seq INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (scan_id, seq)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    id: int
+    started: float
+    finished: float | None
+    roots: list[str]
+    state: str  # running | finished | cancelled
+    count: int
+
+
+class ResultsStore:
+    """Thread-safe (one lock, one connection) SQLite store. ``path=":memory:"`` for tests."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = str(path) if path is not None else str(user_data_dir() / "results.sqlite3")
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- cache --------------------------------------------------------------------------------
+    def lookup(self, content_hash: str, model_sha: str) -> ScanResult | None:
+        if not content_hash:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM results WHERE content_hash=? AND model_sha=?", (content_hash, model_sha)
+            ).fetchone()
+        return ScanResult.from_dict(json.loads(row[0])) if row else None
+
+    # -- scans --------------------------------------------------------------------------------
+    def begin_scan(self, roots: Iterable[str], model_sha: str) -> int:
+        with self._lock, self._db:
+            cur = self._db.execute(
+                "INSERT INTO scans (started, roots, model_sha) VALUES (?, ?, ?)",
+                (time.time(), json.dumps(list(roots)), model_sha),
+            )
+            return int(cur.lastrowid)
+
+    def add(self, scan_id: int | None, results: Iterable[ScanResult], model_sha: str) -> None:
+        """Persist a batch of results atomically (cache entries + the scan's rows)."""
+        now = time.time()
+        with self._lock, self._db:
+            seq = 0
+            if scan_id is not None:
+                seq = self._db.execute(
+                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM scan_items WHERE scan_id=?", (scan_id,)
+                ).fetchone()[0]
+            for r in results:
+                data = json.dumps(r.to_dict(), ensure_ascii=False)
+                if r.content_hash and not r.cached and r.reason_code not in ("permission", "io", "missing"):
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (r.content_hash, model_sha, data, now)
+                    )
+                if scan_id is not None:
+                    self._db.execute("INSERT INTO scan_items VALUES (?, ?, ?, ?)", (scan_id, seq, r.path, data))
+                    seq += 1
+
+    def end_scan(self, scan_id: int, state: str = "finished") -> None:
+        with self._lock, self._db:
+            self._db.execute("UPDATE scans SET finished=?, state=? WHERE id=?", (time.time(), state, scan_id))
+
+    def scans(self, limit: int = 50) -> list[ScanRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.id, s.started, s.finished, s.roots, s.state, "
+                "(SELECT COUNT(*) FROM scan_items i WHERE i.scan_id = s.id) "
+                "FROM scans s ORDER BY s.id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [ScanRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    def scan_results(self, scan_id: int) -> list[ScanResult]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM scan_items WHERE scan_id=? ORDER BY seq", (scan_id,)
+            ).fetchall()
+        return [ScanResult.from_dict(json.loads(r[0])) for r in rows]

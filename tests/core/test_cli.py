@@ -1,0 +1,74 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pneumo_desktop.cli import main
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i in range(3):
+        Image.fromarray((np.random.default_rng(i).random((150, 180)) * 255).astype(np.uint8)).save(root / f"{i}.png")
+    (root / "junk.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return root
+
+
+def test_scan_writes_csv_and_json(tiny_model_dir, folder, tmp_path, capsys):
+    out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
+    code = main([str(folder), "--csv", str(out_csv), "--json", str(out_json), "--model-dir", str(tiny_model_dir),
+                 "--device", "cpu"])
+    assert code == 0
+    with open(out_csv, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4
+    assert list(rows[0])[:5] == ["path", "status", "probability", "label", "message"]
+    junk = next(r for r in rows if r["path"].endswith("junk.jpg"))
+    assert junk["status"] == "error" and junk["label"] == "Unreadable" and junk["message"]
+    assert len(json.loads(out_json.read_text())) == 4
+    summary = capsys.readouterr().out
+    assert "Scanned 4 files" in summary and "Unreadable" in summary
+
+
+def test_threshold_option(tiny_model_dir, folder, tmp_path):
+    out = tmp_path / "r.csv"
+    assert main([str(folder), "--csv", str(out), "--threshold", "0", "--model-dir", str(tiny_model_dir)]) == 0
+    with open(out, encoding="utf-8-sig") as fh:
+        labels = [r["label"] for r in csv.DictReader(fh) if r["status"] == "ok"]
+    assert labels and set(labels) == {"Pneumonia"}
+
+
+def test_usage_errors(tiny_model_dir, tmp_path, capsys):
+    assert main([str(tmp_path / "nope"), "--model-dir", str(tiny_model_dir)]) == 2
+    assert main([str(tmp_path), "--threshold", "1.5", "--model-dir", str(tiny_model_dir)]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+
+
+def test_missing_or_corrupt_model(tmp_path, folder, capsys):
+    assert main([str(folder), "--model-dir", str(tmp_path / "nomodel")]) == 3
+    assert "model" in capsys.readouterr().err.lower()
+
+
+def test_watch_scans_new_files(tiny_model_dir, tmp_path, capsys):
+    watched = tmp_path / "incoming"
+    watched.mkdir()
+    import threading
+    import time
+
+    def drop():
+        time.sleep(1.0)
+        Image.fromarray((np.random.default_rng(7).random((150, 150)) * 255).astype(np.uint8)).save(watched / "new.png")
+
+    t = threading.Thread(target=drop)
+    t.start()
+    code = main([str(watched), "--watch", "--watch-interval", "0.3", "--watch-seconds", "3",
+                 "--model-dir", str(tiny_model_dir), "-q"])
+    t.join()
+    assert code == 0
+    assert "new.png" in capsys.readouterr().out

@@ -1,0 +1,153 @@
+import csv
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pneumo_desktop.core.model import Predictor
+from pneumo_desktop.core.results import ERROR, OK, REJECTED, write_csv
+from pneumo_desktop.core.scan import FolderWatcher, Scanner
+from pneumo_desktop.core.store import ResultsStore
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir):
+    return Predictor(tiny_model_dir, device="cpu")
+
+
+def _noise_png(path: Path, seed: int, size=(200, 160)) -> Path:
+    rng = np.random.default_rng(seed)
+    arr = (rng.random(size[::-1]) * 255).astype(np.uint8)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    root = tmp_path / "scan"
+    (root / "sub").mkdir(parents=True)
+    for i in range(5):
+        _noise_png(root / f"img{i}.png", i)
+    _noise_png(root / "sub" / "deep.png", 99)
+    Image.new("L", (300, 300), 128).save(root / "blank.png")  # rejected: blank
+    _noise_png(root / "tiny.png", 5, size=(40, 40))  # rejected: too small
+    (root / "notes.png").write_text("this is not an image at all\n")
+    (root / "empty.dcm").write_bytes(b"")
+    data = (root / "img0.png").read_bytes()
+    (root / "cut.png").write_bytes(data[: len(data) // 3])
+    return root
+
+
+def test_every_file_gets_a_row_and_the_scan_goes_on(predictor, mixed_folder):
+    store = ResultsStore(":memory:")
+    results = Scanner(predictor, store=store, batch_size=4).scan_all([mixed_folder])
+    by_name = {r.name: r for r in results}
+    assert len(results) == 11
+    for i in range(5):
+        assert by_name[f"img{i}.png"].status == OK
+        assert 0 <= by_name[f"img{i}.png"].probability <= 1
+        assert by_name[f"img{i}.png"].label in ("Pneumonia", "Normal")
+    assert by_name["deep.png"].status == OK
+    assert by_name["blank.png"].status == REJECTED and by_name["blank.png"].label == "Needs review"
+    assert "blank" in by_name["blank.png"].message
+    assert by_name["tiny.png"].status == REJECTED and by_name["tiny.png"].reason_code == "too_small"
+    for name in ("notes.png", "empty.dcm", "cut.png"):
+        assert by_name[name].status == ERROR and by_name[name].label == "Unreadable"
+        assert by_name[name].message and "Traceback" not in by_name[name].message
+    assert "text" in by_name["notes.png"].message
+    assert "empty" in by_name["empty.dcm"].message
+
+
+def test_results_stream_in_batches_with_progress(predictor, mixed_folder):
+    batches = list(Scanner(predictor, batch_size=2).scan([mixed_folder]))
+    assert len(batches) > 2
+    dones = [p.done for _, p in batches]
+    assert dones == sorted(dones) and dones[-1] == 11
+    assert all(p.total == 11 for _, p in batches)
+
+
+def test_cancel_between_batches(predictor, mixed_folder):
+    store = ResultsStore(":memory:")
+    cancel = threading.Event()
+    got = []
+    for batch, _ in Scanner(predictor, store=store, batch_size=1).scan([mixed_folder], cancel):
+        got.extend(batch)
+        cancel.set()
+    assert 0 < len(got) < 11
+    scan = store.scans()[0]
+    assert scan.state == "cancelled" and scan.count == len(got)
+
+
+def test_store_caches_and_survives_restart(predictor, mixed_folder, tmp_path):
+    db = tmp_path / "results.sqlite3"
+    first = Scanner(predictor, store=ResultsStore(db)).scan_all([mixed_folder])
+    # A new store on the same file: as after a crash or a restart of the app.
+    store2 = ResultsStore(db)
+    assert store2.scans()[0].count == 11
+    again = Scanner(predictor, store=store2).scan_all([mixed_folder])
+    cached = [r for r in again if r.cached]
+    assert len(cached) >= 9  # everything with a content hash
+    p1 = {r.name: r.probability for r in first}
+    for r in again:
+        assert r.probability == p1[r.name]
+    # A different threshold relabels cached results without running the model.
+    relabelled = Scanner(predictor, store=store2, threshold=0.0).scan_all([mixed_folder])
+    assert all(r.label == "Pneumonia" for r in relabelled if r.status == OK)
+
+
+def test_threshold_relabel(predictor, mixed_folder):
+    results = Scanner(predictor).scan_all([mixed_folder])
+    ok = [r for r in results if r.status == OK]
+    assert all(r.relabel(1.01).label == "Normal" for r in ok)
+    assert all(r.relabel(0.0).label == "Pneumonia" for r in ok)
+    bad = [r for r in results if r.status != OK]
+    assert all(r.relabel(0.0).label in ("Needs review", "Unreadable") for r in bad)
+
+
+def test_whole_scan_opens_no_network_socket(tiny_model_dir, mixed_folder, monkeypatch):
+    """Nothing leaves the machine: loading the model and scanning never connect anywhere."""
+    attempts = []
+
+    def guard(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise AssertionError(f"network access attempted: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", guard)
+    monkeypatch.setattr(socket.socket, "connect_ex", guard)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: guard(None, a))
+    predictor = Predictor(tiny_model_dir, device="cpu")
+    results = Scanner(predictor, store=ResultsStore(":memory:")).scan_all([mixed_folder])
+    assert len(results) == 11 and attempts == []
+
+
+def test_csv_export(predictor, mixed_folder, tmp_path):
+    results = Scanner(predictor).scan_all([mixed_folder])
+    out = tmp_path / "out.csv"
+    assert write_csv(results, out) == 11
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 11
+    assert {"path", "status", "probability", "label", "message"} <= set(rows[0])
+    assert "patient_name" not in rows[0]
+
+
+def test_folder_watcher_sees_new_complete_files(tmp_path):
+    _noise_png(tmp_path / "old.png", 1)
+    watcher = FolderWatcher([tmp_path])
+    assert watcher.poll() == []
+    _noise_png(tmp_path / "new.png", 2)
+    assert watcher.poll() == []  # first sighting: wait until its size is stable
+    assert watcher.poll() == [str(tmp_path / "new.png")]
+    assert watcher.poll() == []
+
+
+@pytest.mark.real_data
+def test_real_chest_images(predictor, chest_dir):
+    files = sorted((chest_dir / "val" / "PNEUMONIA").iterdir())[:3] + sorted((chest_dir / "val" / "NORMAL").iterdir())[:3]
+    results = Scanner(predictor, batch_size=4).scan_all(files)
+    assert len(results) == 6
+    assert all(r.status in (OK, REJECTED) and r.probability is not None for r in results)
+    assert all(r.format == "JPEG" for r in results)

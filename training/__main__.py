@@ -1,0 +1,80 @@
+"""Command line of the training package: ``python -m training {train,evaluate,export}``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train a model into a run folder")
+    t.add_argument("--data", required=True, help="folder with train/{NORMAL,PNEUMONIA} (and val/)")
+    t.add_argument("--out", required=True, help="run folder (config, checkpoints, history)")
+    t.add_argument("--size", type=int, default=128, help="square input size in pixels")
+    t.add_argument("--weights", default="none", help="imagenet | none | PATH to VGG19 notop weights")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--fine-tune-epochs", type=int, default=4)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--dropout", type=float, default=0.3)
+    t.add_argument("--tune-frac", type=float, default=0.10,
+                   help="share of train (whole patients) held out for early stopping and calibration")
+    t.add_argument("--patience", type=int, default=3)
+    t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--mixed-precision", default="auto", choices=["auto", "bf16", "fp16", "off"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit-per-class", type=int, default=None, help="use only N images per class")
+    t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.keras")
+    t.add_argument("--export", metavar="MODEL_DIR", help="export the best model here when done")
+
+    e = sub.add_parser("evaluate", help="evaluate a model folder on a data split")
+    e.add_argument("--model", required=True, help="model folder (model_card.json + .keras)")
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="val")
+    e.add_argument("--out", default=None, help="where metrics.json and plots go (default: model folder/eval-SPLIT)")
+    e.add_argument("--limit-per-class", type=int, default=None)
+
+    x = sub.add_parser("export", help="calibrate a run's best checkpoint and write a model folder")
+    x.add_argument("--run", required=True, help="run folder written by train")
+    x.add_argument("--out", required=True, help="model folder to write, e.g. resources/model")
+    x.add_argument("--target-sensitivity", type=float, default=0.95)
+    x.add_argument("--version", default=None)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if args.cmd == "train":
+        from .train import TrainConfig, train
+
+        cfg = TrainConfig(
+            data=args.data, out=args.out, size=args.size, weights=args.weights, epochs=args.epochs,
+            fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, lr=args.lr,
+            dropout=args.dropout, tune_frac=args.tune_frac, patience=args.patience,
+            augment=not args.no_augment, mixed_precision=args.mixed_precision, seed=args.seed,
+            limit_per_class=args.limit_per_class,
+        )
+        train(cfg, resume=args.resume)
+        if args.export:
+            from .export import export
+
+            export(args.out, args.export)
+        return 0
+    if args.cmd == "evaluate":
+        from .evaluate import evaluate_model_dir
+
+        evaluate_model_dir(args.model, args.data, args.split, args.out, args.limit_per_class)
+        return 0
+    if args.cmd == "export":
+        from .export import export
+
+        export(args.run, args.out, target_sensitivity=args.target_sensitivity, version=args.version)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""``python -m training export``: calibrate a run's best checkpoint and write the model folder.
+
+What is fitted on what (no data is used twice):
+
+* ``train`` minus the tune part: the network weights, and the out-of-distribution reference.
+* the tune part (whole patients carved from ``train``; see :func:`training.data.carve_tune_split`):
+  early stopping, the temperature, the operating threshold and the OOD threshold.
+* ``val``: nothing at all. Its metrics in the card are an honest estimate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from pneumo_desktop.core.card import sha256_file, write_card
+from pneumo_desktop.core.preprocess import PreprocessSpec
+from pneumo_desktop.core.quality import OODReference
+
+from . import data as D
+from .metrics import apply_temperature, ece, fit_temperature, threshold_for_sensitivity
+from .model import GRADCAM_LAYER, as_float32
+from .train import total_training_seconds
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "pneumo_vgg19.keras"
+OOD_FILE = "ood_reference.npz"
+OOD_LAYER = "gap"
+OOD_QUANTILE = 0.99  # of tune-split distances: about 1% of in-distribution films flagged
+
+INTENDED_USE = (
+    "Decision support for screening frontal (AP/PA) chest radiographs of young children for "
+    "pneumonia where no radiologist is available. Not a diagnostic device: every result must be "
+    "reviewed by a clinician together with the patient's history and examination."
+)
+LIMITATIONS = [
+    "Trained on pediatric anterior-posterior chest films of children aged 1-5 from one hospital "
+    "(Guangzhou Women and Children's Medical Center, China).",
+    "Not validated on adults, on other hospitals or X-ray machines, or on lateral views.",
+    "Validation images come from the same source as the training images (patient-level split); "
+    "accuracy on other populations is expected to be lower, especially specificity.",
+    "Does not distinguish bacterial from viral pneumonia, nor detect other findings.",
+    "The data set has size/aspect and burned-in marker differences between classes that a model "
+    "can use as shortcuts; check the heatmap.",
+]
+DATASET_CREDIT = (
+    "Kermany DS, Zhang K, Goldbaum M. Labeled Optical Coherence Tomography (OCT) and Chest X-Ray "
+    "Images for Classification. Mendeley Data, v2, 2018. doi:10.17632/rscbjbr9sj.2. CC BY 4.0. "
+    "Paper: Kermany et al., Cell 172(5):1122-1131.e9, 2018."
+)
+
+
+def predict_with_features(model, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    import keras
+
+    feat_model = keras.Model(model.inputs, [model.output, model.get_layer(OOD_LAYER).output])
+    probs, feats = [], []
+    for i in range(0, len(x), batch_size):
+        p, f = feat_model(x[i : i + batch_size], training=False)
+        probs.append(keras.ops.convert_to_numpy(p).reshape(-1))
+        feats.append(keras.ops.convert_to_numpy(f).reshape(len(p), -1))
+    return np.concatenate(probs).astype(np.float64), np.concatenate(feats).astype(np.float64)
+
+
+def export(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    target_sensitivity: float = 0.95,
+    version: str | None = None,
+    checkpoint: str = "best.keras",
+) -> dict:
+    """Write ``out_dir`` (model file, card, OOD reference, evaluation plots); returns the card."""
+    import keras
+
+    from .evaluate import evaluate_arrays
+
+    run = Path(run_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = json.loads((run / "config.json").read_text())
+    spec = PreprocessSpec.from_dict(config["preprocessing"])
+
+    keras.config.set_dtype_policy("float32")
+    model = as_float32(keras.models.load_model(run / checkpoint, compile=False))
+
+    # Rebuild exactly the training run's splits, and check that the files are the same ones.
+    all_train = D.list_split(config["data"], "train", config.get("limit_per_class"))
+    train_items, tune_items = D.carve_tune_split(all_train, config["tune_frac"], seed=config["seed"])
+    if D.file_list_hash(tune_items) != config["tune_files_sha256"]:
+        raise RuntimeError("the tune split differs from the training run's; was the data changed?")
+    val_items = D.list_split(config["data"], "val", config.get("limit_per_class"))
+
+    x_train, y_train = D.load_resized(train_items, spec.size)
+    x_tune, y_tune = D.load_resized(tune_items, spec.size)
+    x_val, y_val = D.load_resized(val_items, spec.size)
+
+    raw_train, f_train = predict_with_features(model, D.to_inputs(x_train, spec))
+    raw_tune, f_tune = predict_with_features(model, D.to_inputs(x_tune, spec))
+    raw_val, f_val = predict_with_features(model, D.to_inputs(x_val, spec))
+
+    # Calibration and operating point: fitted on the tune split only.
+    temperature = float(fit_temperature(y_tune, raw_tune))
+    p_tune = apply_temperature(raw_tune, temperature)
+    p_val = apply_temperature(raw_val, temperature)
+    threshold = float(threshold_for_sensitivity(y_tune, p_tune, target_sensitivity))
+
+    # Out-of-distribution reference: features of the training images; threshold on tune.
+    ood = OODReference.fit(f_train, OOD_LAYER)
+    ood = ood.with_threshold(float(np.quantile(ood.score(f_tune), OOD_QUANTILE)))
+    ood.save(out / OOD_FILE)
+    val_rejected = float(np.mean(ood.score(f_val) > ood.threshold))
+
+    m_val = evaluate_arrays(y_val, p_val, threshold, out / "eval-val", "validation (never used in training)")
+    m_tune = evaluate_arrays(y_tune, p_tune, threshold, out / "eval-tune", "tune split (selection)")
+
+    model_path = out / MODEL_FILE
+    model.save(model_path)
+    history = run / "history.csv"
+    if history.exists():
+        shutil.copy(history, out / "training_history.csv")
+        try:
+            from .plots import save_history_plot
+
+            save_history_plot(history, out / "training_history.png")
+        except Exception:  # noqa: BLE001 - a plot must not stop an export
+            log.exception("history plot failed")
+    epochs = max(0, sum(1 for _ in history.open()) - 1) if history.exists() else None
+
+    card = {
+        "name": "pneumo-vgg19",
+        "version": version or dt.date.today().strftime("%Y.%m.%d"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "architecture": "Keras VGG19 base (include_top=False, flat functional graph, VGG layer names kept) "
+        "+ global average pooling + dropout + 1 sigmoid unit",
+        "model_file": MODEL_FILE,
+        "sha256": sha256_file(model_path),
+        "file_size_bytes": model_path.stat().st_size,
+        "labels": ["NORMAL", "PNEUMONIA"],
+        "preprocessing": spec.to_dict(),
+        "preprocessing_description": "load_xray (display-ready gray, bone bright) -> squash to size x size "
+        "(PIL bilinear, antialiased) -> per-image standardisation -> gray repeated to 3 channels "
+        "(pneumo_desktop.core.preprocess; the same code in training and in the app)",
+        "weights_init": _weights_description(config["weights"]),
+        "gradcam_layer": GRADCAM_LAYER,
+        "temperature": temperature,
+        "threshold": threshold,
+        "threshold_rule": f"largest threshold with sensitivity >= {target_sensitivity} on the tune split "
+        "(calibrated probability)",
+        "calibration": {
+            "method": "temperature scaling (Guo et al. 2017) fitted on the tune split",
+            "ece_val_before": float(ece(y_val, raw_val)),
+            "ece_val_after": float(ece(y_val, p_val)),
+            "ece_tune_before": float(ece(y_tune, raw_tune)),
+            "ece_tune_after": float(ece(y_tune, p_tune)),
+        },
+        "ood": {
+            "method": "Mahalanobis distance of globally pooled block5 features (shrunk covariance of "
+            "the training images); threshold = 99th percentile of tune-split distances",
+            "file": OOD_FILE,
+            "layer": OOD_LAYER,
+            "threshold": ood.threshold,
+            "val_chest_xray_rejected": val_rejected,
+        },
+        "training": {
+            "data": "Kermany et al. 2018 pediatric chest X-rays, downsized copy "
+            f"({Path(config['data']).name}); train minus tune split",
+            "train_count": config["train_count"],
+            "tune_count": config["tune_count"],
+            "val_count": {"NORMAL": int((y_val == 0).sum()), "PNEUMONIA": int(y_val.sum())},
+            "train_files_sha256": config["train_files_sha256"],
+            "tune_files_sha256": config["tune_files_sha256"],
+            "val_files_sha256": D.file_list_hash(val_items),
+            "epochs": epochs,
+            "training_seconds": round(total_training_seconds(run)),
+            "hardware": config["hardware"],
+            "backend": config["backend"],
+            "keras_version": config["keras_version"],
+            "dtype_policy": config["dtype_policy"],
+            "augmentation": config["augment"],
+            "batch_size": config["batch_size"],
+            "learning_rate": config["lr"],
+            "seed": config["seed"],
+            "command": f"python -m training train --data {Path(config['data']).name} --size {spec.size} "
+            f"--weights {config['weights']} --epochs {config['epochs']}",
+        },
+        "metrics": {
+            "val": _round(m_val),
+            "tune": _round(m_tune),
+            "note": "val was never used for training, early stopping, calibration or the threshold.",
+        },
+        "intended_use": INTENDED_USE,
+        "limitations": LIMITATIONS,
+        "dataset_credit": DATASET_CREDIT,
+    }
+    write_card(out, card)
+    log.info("exported %s (sha256 %s): val AUC %.4f, sens %.3f, spec %.3f at threshold %.3f",
+             model_path, card["sha256"][:12], m_val["roc_auc"], m_val["sensitivity"], m_val["specificity"],
+             threshold)
+    return card
+
+
+def _weights_description(weights: str) -> str:
+    if weights == "imagenet":
+        return "ImageNet (keras.applications VGG19)"
+    if weights == "none":
+        return "random initialisation (He-normal conv kernels); no pretrained weights were available"
+    return f"local VGG19 weights file {Path(weights).name}"
+
+
+def _round(metrics: dict) -> dict:
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            out[k] = round(v, 4)
+        elif isinstance(v, list | tuple) and v and isinstance(v[0], float):
+            out[k] = [round(x, 4) for x in v]
+        else:
+            out[k] = v
+    return out

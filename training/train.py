@@ -1,0 +1,255 @@
+"""``python -m training train``: fit the model with checkpoints, resume and early stopping."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pneumo_desktop.core.preprocess import PreprocessSpec
+
+from . import data as D
+from .model import build_model, set_base_trainable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    size: int = 128
+    weights: str = "none"
+    epochs: int = 10
+    fine_tune_epochs: int = 4  # with pretrained weights: epochs of top-block fine-tuning
+    batch_size: int = 32
+    lr: float = 1e-4
+    fine_tune_lr: float = 1e-5
+    dropout: float = 0.3
+    tune_frac: float = 0.10
+    patience: int = 3
+    augment: bool = True
+    mixed_precision: str = "auto"  # auto | bf16 | fp16 | off
+    seed: int = 0
+    limit_per_class: int | None = None  # smoke runs
+    workers: int = 2
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return "avx512_bf16" in fh.read()
+    except OSError:
+        return False
+
+
+def gpu_available() -> bool:
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+def choose_policy(mode: str) -> str:
+    if mode == "off":
+        return "float32"
+    if mode == "bf16":
+        return "mixed_bfloat16"
+    if mode == "fp16":
+        return "mixed_float16"
+    if gpu_available():
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+
+
+def hardware_summary() -> str:
+    gpu = "GPU" if gpu_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gpu}, {platform.system()}"
+
+
+def prepare_data(cfg: TrainConfig, spec: PreprocessSpec) -> dict:
+    all_train = D.list_split(cfg.data, "train", cfg.limit_per_class)
+    train_items, tune_items = D.carve_tune_split(all_train, cfg.tune_frac, seed=cfg.seed)
+    t0 = time.time()
+    x_train, y_train = D.load_resized(train_items, spec.size)
+    x_tune, y_tune = D.load_resized(tune_items, spec.size)
+    log.info(
+        "loaded %d train + %d tune images at %d px in %.0f s",
+        len(y_train), len(y_tune), spec.size, time.time() - t0,
+    )
+    return {
+        "train_items": train_items,
+        "tune_items": tune_items,
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_tune": x_tune,
+        "y_tune": y_tune,
+    }
+
+
+def _epochs_done(history_csv: Path) -> int:
+    if not history_csv.exists():
+        return 0
+    with history_csv.open() as fh:
+        return max(0, sum(1 for _ in fh) - 1)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train into ``cfg.out``; returns the path of the best checkpoint (by tune-split AUC)."""
+    import keras
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    policy = choose_policy(cfg.mixed_precision)
+    keras.config.set_dtype_policy(policy)
+    spec = PreprocessSpec(size=cfg.size)
+    d = prepare_data(cfg, spec)
+
+    config = {
+        **asdict(cfg),
+        "dtype_policy": policy,
+        "backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "hardware": hardware_summary(),
+        "preprocessing": spec.to_dict(),
+        "train_count": {"NORMAL": int((d["y_train"] == 0).sum()), "PNEUMONIA": int(d["y_train"].sum())},
+        "tune_count": {"NORMAL": int((d["y_tune"] == 0).sum()), "PNEUMONIA": int(d["y_tune"].sum())},
+        "train_files_sha256": D.file_list_hash(d["train_items"]),
+        "tune_files_sha256": D.file_list_hash(d["tune_items"]),
+        "tune_files": sorted(str(it.path.name) for it in d["tune_items"]),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+
+    history_csv = out / "history.csv"
+    last = out / "last.keras"
+    best = out / "best.keras"
+    initial_epoch = 0
+    if resume and last.exists():
+        model = keras.models.load_model(last)
+        initial_epoch = _epochs_done(history_csv)
+        log.info("resuming from %s after %d epochs", last, initial_epoch)
+    else:
+        model = build_model(cfg.size, spec.channels, cfg.weights, cfg.dropout, cfg.seed)
+        pretrained = cfg.weights != "none"
+        set_base_trainable(model, "none" if pretrained else "all")
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.lr),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="acc")],
+        )
+        if history_csv.exists():
+            history_csv.unlink()
+
+    train_seq = D.make_sequence(
+        d["x_train"], d["y_train"], spec, cfg.batch_size, cfg.seed,
+        D.AugmentConfig() if cfg.augment else None, D.class_weights(d["y_train"]), cfg.workers,
+    )
+    x_tune = D.to_inputs(d["x_tune"], spec)
+    y_tune = d["y_tune"].reshape(-1, 1)
+
+    verbose = 1 if sys.stdout.isatty() else 2
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(last)),
+        keras.callbacks.ModelCheckpoint(str(best), monitor="val_auc", mode="max", save_best_only=True),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=cfg.patience),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3, patience=1, min_lr=1e-6),
+        _Timer(out / "timing.json"),
+    ]
+    t0 = time.time()
+    if initial_epoch < cfg.epochs:
+        model.fit(
+            train_seq,
+            validation_data=(x_tune, y_tune, np.ones(len(y_tune), np.float32)),
+            epochs=cfg.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    if cfg.weights != "none" and cfg.fine_tune_epochs > 0:
+        # Second phase of the transfer-learning recipe: unfreeze the top block, low learning rate.
+        model = keras.models.load_model(best)
+        set_base_trainable(model, "block5")
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.fine_tune_lr),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="acc")],
+        )
+        start = max(cfg.epochs, _epochs_done(history_csv))
+        callbacks[1] = keras.callbacks.ModelCheckpoint(
+            str(best), monitor="val_auc", mode="max", save_best_only=True,
+            initial_value_threshold=_best_auc(history_csv),
+        )
+        model.fit(
+            train_seq,
+            validation_data=(x_tune, y_tune, np.ones(len(y_tune), np.float32)),
+            epochs=cfg.epochs + cfg.fine_tune_epochs,
+            initial_epoch=start,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    log.info("training finished in %.0f s; best checkpoint %s", time.time() - t0, best)
+    return best
+
+
+def _best_auc(history_csv: Path) -> float | None:
+    if not history_csv.exists():
+        return None
+    with history_csv.open() as fh:
+        values = [float(r["val_auc"]) for r in csv.DictReader(fh) if r.get("val_auc")]
+    return max(values) if values else None
+
+
+def total_training_seconds(out: Path) -> float:
+    path = out / "timing.json"
+    if not path.exists():
+        return 0.0
+    return float(json.loads(path.read_text()).get("seconds", 0.0))
+
+
+def _timer_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class _Timer(_timer_base()):  # type: ignore[misc]
+    """Accumulates wall-clock training time across resumed runs (for the model card)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:  # noqa: ANN001
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
+        data = json.loads(self.path.read_text()) if self.path.exists() else {"seconds": 0.0, "epochs": 0}
+        data["seconds"] += time.time() - self.start
+        data["epochs"] += 1
+        self.path.write_text(json.dumps(data))
