@@ -18,7 +18,10 @@ def shared_path() -> Path:
 def shared_dir() -> Path:
     path = shared_path()
     if not path.is_dir():
-        pytest.skip(f"shared data folder not found at {path} (set PNEUMO_SHARED); real-data test skipped")
+        reason = f"shared data folder not found at {path} (set PNEUMO_SHARED); real-data test skipped"
+        if os.environ.get("PNEUMO_REQUIRE_SHARED"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     return path
 
 

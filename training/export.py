@@ -199,7 +199,7 @@ def export(
         "dataset_credit": DATASET_CREDIT,
     }
     write_card(out, card)
-    log.info("exported %s (sha256 %s): val AUC %.4f, sens %.3f, spec %.3f at threshold %.3f",
+    log.info("exported %s (sha256 %s): val AUC %s, sensitivity %s, specificity %s at threshold %.3f",
              model_path, card["sha256"][:12], m_val["roc_auc"], m_val["sensitivity"], m_val["specificity"],
              threshold)
     return card

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from pneumo_desktop.core.images import XRay
-from pneumo_desktop.core.preprocess import PreprocessSpec, normalise, preprocess, preprocess_batch, resize_gray
+from pneumo_desktop.core.preprocess import (
+    PreprocessSpec,
+    normalise,
+    preprocess,
+    preprocess_batch,
+    resize_gray,
+)
 
 
 def _xray(pixels: np.ndarray) -> XRay:

@@ -1,0 +1,141 @@
+"""Scanner speed and memory benchmark (prints numbers; not a test).
+
+In one run, on the same N real images from ../shared:
+  (a) the naive approach: load, preprocess and one ``model.predict`` call per image;
+  (b) the core Scanner (loader threads + batched ``model(x, training=False)``), float32;
+  (c) the same in bfloat16, with the largest probability difference to float32 and label agreement;
+then the peak memory (max RSS of a fresh process) of scanning 1,000 and 5,000 files.
+
+    python benchmarks/scan_bench.py --n 200
+    python benchmarks/scan_bench.py --n 100 --memory-sizes 1000 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def shared() -> Path:
+    return Path(os.environ.get("PNEUMO_SHARED", REPO.parent / "shared"))
+
+
+def real_images(n: int) -> list[Path]:
+    files: list[Path] = []
+    for sub in ("chest_xray/val", "chest_xray/train", "chest_xray_224sq/train", "chest_xray_224sq/val"):
+        for cls in ("NORMAL", "PNEUMONIA"):
+            folder = shared() / "data" / sub / cls
+            if folder.is_dir():
+                files.extend(sorted(folder.iterdir()))
+    # Interleave classes deterministically.
+    files.sort(key=lambda p: (hash(p.name) % 1000, p.name))
+    if len(files) < n:
+        raise SystemExit(f"only {len(files)} images under {shared()}")
+    return files[:n]
+
+
+def naive(predictor, files: list[Path]) -> tuple[float, list[float]]:
+    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.model import calibrate
+    from pneumo_desktop.core.preprocess import preprocess
+
+    t0 = time.perf_counter()
+    probs = []
+    for f in files:
+        x = preprocess(load_xray(f), predictor.spec)[None]
+        raw = float(predictor.model.predict(x, verbose=0).reshape(-1)[0])
+        probs.append(float(calibrate(np.array([raw]), predictor.card.temperature)[0]))
+    return time.perf_counter() - t0, probs
+
+
+def scanner(predictor, files: list[Path], batch: int) -> tuple[float, list[float]]:
+    from pneumo_desktop.core.scan import Scanner
+
+    t0 = time.perf_counter()
+    results = Scanner(predictor, store=None, batch_size=batch).scan_all(files)
+    return time.perf_counter() - t0, [r.probability for r in results]
+
+
+def memory_child(n: int, model_dir: str | None) -> None:
+    """Scan a folder of n files (links to real images) in this process; print peak RSS."""
+    from pneumo_desktop.core.model import Predictor
+    from pneumo_desktop.core.scan import Scanner
+    from pneumo_desktop.core.store import ResultsStore
+
+    files = real_images(min(n, 5000))
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            src = files[i % len(files)]
+            os.symlink(src, Path(tmp) / f"{i:06d}_{src.name}")
+        predictor = Predictor(model_dir, device="cpu")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        count = 0
+        for batch, _ in Scanner(predictor, store=ResultsStore(Path(tmp) / "r.sqlite3")).scan([tmp]):
+            count += len(batch)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"files": count, "peak_rss_mb": peak / 1024, "rss_after_model_load_mb": before / 1024,
+                      "seconds": time.perf_counter() - t0}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=200, help="images for the speed comparison")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--model-dir", default=None)
+    ap.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 5000])
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._memory_child is not None:
+        memory_child(args._memory_child, args.model_dir)
+        return
+
+    from pneumo_desktop.core.model import Predictor
+
+    if not args.skip_speed:
+        files = real_images(args.n)
+        p32 = Predictor(args.model_dir, device="cpu")
+        print(f"model {p32.version}, input {p32.spec.size} px, {args.n} real images, {os.cpu_count()} CPUs")
+        scanner(p32, files[:8], args.batch)  # warm-up (graph tracing)
+        p32.model.predict(np.zeros((1, p32.spec.size, p32.spec.size, p32.spec.channels), np.float32), verbose=0)
+        t_naive, probs_naive = naive(p32, files)
+        print(f"(a) naive predict() per image : {args.n / t_naive:6.1f} images/s  ({t_naive:.1f} s)")
+        t_scan, probs32 = scanner(p32, files, args.batch)
+        print(f"(b) Scanner float32           : {args.n / t_scan:6.1f} images/s  ({t_scan:.1f} s)  "
+              f"= {t_naive / t_scan:.1f}x naive")
+        pbf = Predictor(args.model_dir, device="cpu", precision="bfloat16")
+        scanner(pbf, files[:8], args.batch)
+        t_bf, probs_bf = scanner(pbf, files, args.batch)
+        a, b = np.array(probs32), np.array(probs_bf)
+        thr = p32.card.threshold
+        same = int(np.sum((a >= thr) == (b >= thr)))
+        print(f"(c) Scanner bfloat16          : {args.n / t_bf:6.1f} images/s  ({t_bf:.1f} s)  "
+              f"= {t_naive / t_bf:.1f}x naive; max |p_bf16 - p_fp32| = {np.max(np.abs(a - b)):.4f}, "
+              f"labels identical {same}/{len(a)}")
+        print(f"    naive vs Scanner float32 max |dp| = {np.max(np.abs(np.array(probs_naive) - a)):.2e}")
+
+    for n in args.memory_sizes:
+        cmd = [sys.executable, __file__, "--_memory-child", str(n)]
+        if args.model_dir:
+            cmd += ["--model-dir", args.model_dir]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        m = json.loads(out)
+        print(f"memory: {m['files']} files scanned in {m['seconds']:.0f} s, peak RSS {m['peak_rss_mb']:.0f} MB "
+              f"(after model load {m['rss_after_model_load_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
