@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--target-sensitivity", type=float, default=0.95)
     x.add_argument("--version", default=None)
 
+    q = sub.add_parser("quality", help="measure the quality gate (rejection rates) and store them in the card")
+    q.add_argument("--model", required=True)
+    q.add_argument("--data", required=True, help="folder with val/{NORMAL,PNEUMONIA}")
+    q.add_argument("--dicom", default=None, help="folder of DICOM files (non-chest ones count as non-chest)")
+    q.add_argument("--no-write", action="store_true", help="print only; leave the card as it is")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -67,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluate import evaluate_model_dir
 
         evaluate_model_dir(args.model, args.data, args.split, args.out, args.limit_per_class)
+        return 0
+    if args.cmd == "quality":
+        import json
+
+        from .quality_eval import evaluate_gate
+
+        report = evaluate_gate(args.model, args.data, args.dicom, write=not args.no_write)
+        print(json.dumps(report, indent=2))
         return 0
     if args.cmd == "export":
         from .export import export

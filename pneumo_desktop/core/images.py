@@ -200,15 +200,22 @@ def _load_pil(path: str, fmt: str) -> XRay:
     with warnings.catch_warnings():
         # Our own MAX_PIXELS check runs first; turn PIL's bomb warning into an error just in case.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
+        try:
+            opened = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # PIL refuses absurd sizes while reading the header, before our own check can run.
+            raise XRayLoadError(
+                "The image is implausibly large and was not opened.", code="too_large"
+            ) from exc
+        with opened as img:
             check_dimensions(*img.size)
             mode = img.mode
             bits = _bit_depth(img)
-            width, height = img.size
             if fmt == "JPEG":
                 img.draft("L", img.size)  # decode straight to gray when the codec can
             img.load()
             img = ImageOps.exif_transpose(img) or img
+            width, height = img.size  # as displayed, i.e. after the EXIF rotation
             pixels = _pil_to_gray(img)
     return XRay(
         pixels=pixels,
