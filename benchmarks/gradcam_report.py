@@ -86,8 +86,10 @@ def main() -> None:
         "mean_area_share": {k: float(np.mean(v)) for k, v in area.items()},
     }
     print(f"Grad-CAM on {len(files)} validation PNEUMONIA images ({predictor.version}, CPU)")
-    print(f"  time per heatmap: median {report['seconds_per_heatmap_median'] * 1000:.0f} ms, "
-          f"p95 {report['seconds_per_heatmap_p95'] * 1000:.0f} ms")
+    print(
+        f"  time per heatmap: median {report['seconds_per_heatmap_median'] * 1000:.0f} ms, "
+        f"p95 {report['seconds_per_heatmap_p95'] * 1000:.0f} ms"
+    )
     print(f"  {'region':<15}{'heatmap mass':>14}{'area share':>12}")
     for k in mass:
         print(f"  {k:<15}{report['mean_heatmap_mass'][k]:>13.1%}{report['mean_area_share'][k]:>12.1%}")

@@ -86,8 +86,16 @@ def memory_child(n: int, model_dir: str | None) -> None:
         for batch, _ in Scanner(predictor, store=ResultsStore(Path(tmp) / "r.sqlite3")).scan([tmp]):
             count += len(batch)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"files": count, "peak_rss_mb": peak / 1024, "rss_after_model_load_mb": before / 1024,
-                      "seconds": time.perf_counter() - t0}))
+    print(
+        json.dumps(
+            {
+                "files": count,
+                "peak_rss_mb": peak / 1024,
+                "rss_after_model_load_mb": before / 1024,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -110,21 +118,27 @@ def main() -> None:
         p32 = Predictor(args.model_dir, device="cpu")
         print(f"model {p32.version}, input {p32.spec.size} px, {args.n} real images, {os.cpu_count()} CPUs")
         scanner(p32, files[:8], args.batch)  # warm-up (graph tracing)
-        p32.model.predict(np.zeros((1, p32.spec.size, p32.spec.size, p32.spec.channels), np.float32), verbose=0)
+        p32.model.predict(
+            np.zeros((1, p32.spec.size, p32.spec.size, p32.spec.channels), np.float32), verbose=0
+        )
         t_naive, probs_naive = naive(p32, files)
         print(f"(a) naive predict() per image : {args.n / t_naive:6.1f} images/s  ({t_naive:.1f} s)")
         t_scan, probs32 = scanner(p32, files, args.batch)
-        print(f"(b) Scanner float32           : {args.n / t_scan:6.1f} images/s  ({t_scan:.1f} s)  "
-              f"= {t_naive / t_scan:.1f}x naive")
+        print(
+            f"(b) Scanner float32           : {args.n / t_scan:6.1f} images/s  ({t_scan:.1f} s)  "
+            f"= {t_naive / t_scan:.1f}x naive"
+        )
         pbf = Predictor(args.model_dir, device="cpu", precision="bfloat16")
         scanner(pbf, files[:8], args.batch)
         t_bf, probs_bf = scanner(pbf, files, args.batch)
         a, b = np.array(probs32), np.array(probs_bf)
         thr = p32.card.threshold
         same = int(np.sum((a >= thr) == (b >= thr)))
-        print(f"(c) Scanner bfloat16          : {args.n / t_bf:6.1f} images/s  ({t_bf:.1f} s)  "
-              f"= {t_naive / t_bf:.1f}x naive; max |p_bf16 - p_fp32| = {np.max(np.abs(a - b)):.4f}, "
-              f"labels identical {same}/{len(a)}")
+        print(
+            f"(c) Scanner bfloat16          : {args.n / t_bf:6.1f} images/s  ({t_bf:.1f} s)  "
+            f"= {t_naive / t_bf:.1f}x naive; max |p_bf16 - p_fp32| = {np.max(np.abs(a - b)):.4f}, "
+            f"labels identical {same}/{len(a)}"
+        )
         print(f"    naive vs Scanner float32 max |dp| = {np.max(np.abs(np.array(probs_naive) - a)):.2e}")
 
     for n in args.memory_sizes:
@@ -133,8 +147,10 @@ def main() -> None:
             cmd += ["--model-dir", args.model_dir]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         m = json.loads(out)
-        print(f"memory: {m['files']} files scanned in {m['seconds']:.0f} s, peak RSS {m['peak_rss_mb']:.0f} MB "
-              f"(after model load {m['rss_after_model_load_mb']:.0f} MB)")
+        print(
+            f"memory: {m['files']} files scanned in {m['seconds']:.0f} s, peak RSS {m['peak_rss_mb']:.0f} MB "
+            f"(after model load {m['rss_after_model_load_mb']:.0f} MB)"
+        )
 
 
 if __name__ == "__main__":

@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # pydicom logs every decoder plugin it tries on a damaged file; the row's message says enough.
+        logging.getLogger("pydicom").setLevel(logging.CRITICAL)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"pneumo-scan: no such file or folder: {', '.join(missing)}", file=sys.stderr)

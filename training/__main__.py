@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit-per-class", type=int, default=None, help="use only N images per class")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.keras")
+    t.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start from the weights of a checkpoint of the same architecture (any input size)")
     t.add_argument("--export", metavar="MODEL_DIR", help="export the best model here when done")
 
     e = sub.add_parser("evaluate", help="evaluate a model folder on a data split")
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, lr=args.lr,
             dropout=args.dropout, tune_frac=args.tune_frac, patience=args.patience,
             augment=not args.no_augment, mixed_precision=args.mixed_precision, seed=args.seed,
-            limit_per_class=args.limit_per_class,
+            limit_per_class=args.limit_per_class, init_from=args.init_from,
         )
         train(cfg, resume=args.resume)
         if args.export:

@@ -146,7 +146,9 @@ def export(
         "preprocessing_description": "load_xray (display-ready gray, bone bright) -> squash to size x size "
         "(PIL bilinear, antialiased) -> per-image standardisation -> gray repeated to 3 channels "
         "(pneumo_desktop.core.preprocess; the same code in training and in the app)",
-        "weights_init": _weights_description(config["weights"]),
+        "weights_init": _weights_description(config["weights"])
+        + (f"; continued from a checkpoint trained at another input size ({Path(config['init_from']).parent.name})"
+           if config.get("init_from") else ""),
         "gradcam_layer": GRADCAM_LAYER,
         "temperature": temperature,
         "threshold": threshold,

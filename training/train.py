@@ -40,6 +40,7 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto | bf16 | fp16 | off
     seed: int = 0
     limit_per_class: int | None = None  # smoke runs
+    init_from: str | None = None  # a checkpoint (.keras) of the same architecture, any input size
     workers: int = 2
 
 
@@ -154,6 +155,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         log.info("resuming from %s after %d epochs", last, initial_epoch)
     else:
         model = build_model(cfg.size, spec.channels, cfg.weights, cfg.dropout, cfg.seed)
+        if cfg.init_from:
+            # Conv and dense weights do not depend on the input size: continue from a checkpoint
+            # trained at another resolution (progressive resizing).
+            previous = keras.models.load_model(cfg.init_from, compile=False)
+            model.set_weights(previous.get_weights())
+            log.info("initialised all weights from %s", cfg.init_from)
         pretrained = cfg.weights != "none"
         set_base_trainable(model, "none" if pretrained else "all")
         model.compile(
@@ -180,6 +187,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3, patience=1, min_lr=1e-6),
         _Timer(out / "timing.json"),
     ]
+    if verbose != 1:
+        callbacks.append(_LogProgress(cfg.batch_size))
     t0 = time.time()
     if initial_epoch < cfg.epochs:
         model.fit(
@@ -235,6 +244,23 @@ def _timer_base():
     import keras
 
     return keras.callbacks.Callback
+
+
+class _LogProgress(_timer_base()):  # type: ignore[misc]
+    """Throughput in the log every 20 batches, for runs in the background (no tty, no bar)."""
+
+    def __init__(self, batch_size: int) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.t0 = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:  # noqa: ANN001
+        self.t0 = time.time()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:  # noqa: ANN001
+        if (batch + 1) % 20 == 0:
+            rate = (batch + 1) * self.batch_size / (time.time() - self.t0)
+            log.info("batch %d: %.2f images/s, loss %.4f", batch + 1, rate, (logs or {}).get("loss", float("nan")))
 
 
 class _Timer(_timer_base()):  # type: ignore[misc]

@@ -20,8 +20,8 @@ import numpy as np
 
 from .images import XRay
 
-#: Shortest side (pixels) that the model can judge; training images were >= 224 px.
-MIN_SIDE_FOR_MODEL = 128
+#: Shortest side (pixels) that the model can judge; downsized training images were >= 224 px, the model input is smaller.
+MIN_SIDE_FOR_MODEL = 100
 
 NON_CHEST_MODALITIES = {
     "CT": "a CT scan",

@@ -1,0 +1,148 @@
+"""How long does the GUI event loop stall while the app loads its model and scans 200 X-rays?
+
+Opens the main window, scans ``--count`` images from ../shared/data/chest_xray, and runs a QTimer
+probe every 10 ms that records the gap between ticks: the longest gap is the longest time the
+window could not repaint or react. Target: longest stall during the scan <= 100 ms.
+
+    python benchmarks/gui_stall.py [--model-dir DIR] [--count 200] [--batch-size 16]
+
+User data and settings go to a temporary folder. Uses the bundled model unless --model-dir is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class StallProbe:
+    """Measures gaps between ticks of a 10 ms timer on the GUI thread."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.interval = interval_ms / 1000
+        self.gaps: list[float] = []
+        self._last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def take(self) -> list[float]:
+        """The gaps since the last call (and reset)."""
+        self._tick()
+        gaps, self.gaps = self.gaps, []
+        return gaps
+
+
+def describe(gaps: list[float]) -> str:
+    if not gaps:
+        return "no ticks"
+    ordered = sorted(gaps)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    over = sum(g > 0.1 for g in gaps)
+    return (
+        f"longest {max(gaps) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, {over} gaps > 100 ms, {len(gaps)} ticks"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-dir", type=Path, help="model folder (default: the bundled model)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("PNEUMO_SHARED", REPO.parent / "shared")) / "data" / "chest_xray",
+    )
+    p.add_argument("--count", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=1, help="scan this many different sets of --count images")
+    args = p.parse_args(argv)
+
+    everything = sorted(args.data.rglob("*.jpeg"))
+    if len(everything) < args.count * args.rounds:
+        p.error(f"only {len(everything)} images under {args.data}")
+    # Spread the picks over the whole folder (both classes, train and val).
+    step = len(everything) // (args.count * args.rounds)
+    picked = everything[::step][: args.count * args.rounds]
+    sets = [picked[i :: args.rounds] for i in range(args.rounds)]
+    tmp = Path(tempfile.mkdtemp(prefix="pneumo-stall-"))
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["PNEUMO_DATA_DIR"] = str(tmp / "data")  # empty results cache: every file is computed
+
+    t_start = time.perf_counter()
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from pneumo_desktop.gui import MainWindow
+
+    def wait(signal, timeout_ms: int = 600_000) -> tuple:  # noqa: ANN001
+        loop, got = QEventLoop(), []
+        slot = lambda *a: (got.append(a), loop.quit())  # noqa: E731
+        signal.connect(slot)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        loop.exec()
+        signal.disconnect(slot)
+        if not got:
+            raise SystemExit(f"timed out waiting for {signal}")
+        return got[0]
+
+    probe = StallProbe()
+    window = MainWindow(args.model_dir, batch_size=args.batch_size)
+    window.resize(1280, 800)
+    window.show()
+    app.processEvents()
+    shown = time.perf_counter() - t_start
+    probe.start()
+    info = wait(window.model_ready)[0]
+    loaded = time.perf_counter() - t_start
+    load_gaps = probe.take()
+    idle = QEventLoop()
+    QTimer.singleShot(2000, idle.quit)
+    idle.exec()
+    idle_gaps = probe.take()  # the machine's own noise: nothing runs in the app
+
+    rounds = []
+    for files in sets:
+        t0 = time.perf_counter()
+        window.open_paths([str(f) for f in files])
+        state = wait(window.scan_finished)[0]
+        rounds.append((time.perf_counter() - t0, probe.take(), window.results_model.rowCount(), state))
+    window.close()
+
+    print(f"model:            {info.title} on {info.device_name}")
+    print(f"window shown:     {shown:.2f} s after start (imports included)")
+    print(f"model ready:      {loaded:.2f} s after start")
+    print(f"stall, loading:   {describe(load_gaps)}")
+    print(f"stall, idle 2 s:  {describe(idle_gaps)} (baseline: scheduler noise, no app work)")
+    for i, (seconds, gaps, rows, state) in enumerate(rounds, start=1):
+        print(
+            f"scan {i}:           {rows} files ({state}) in {seconds:.1f} s ({rows / seconds:.1f} files/s, "
+            f"batch {args.batch_size}); stall: {describe(gaps)}"
+        )
+    longest = [max(g) * 1000 for _, g, _, _ in rounds if g]
+    per_round = f"; per round: {', '.join(f'{v:.0f}' for v in longest)} ms" if len(longest) > 1 else ""
+    print(f"LONGEST STALL DURING SCAN: {max(longest):.0f} ms (target <= 100 ms){per_round}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Preferences, export options and the About box."""
+
+from __future__ import annotations
+
+import html
+import sys
+from typing import Any
+
+from PySide6 import __version__ as PYSIDE_VERSION  # noqa: N812
+from PySide6.QtCore import Qt, qVersion
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import __version__
+from .service import ModelInfo
+
+DISCLAIMER = "Decision support only, not a diagnostic device."
+DATASET_CREDIT = (
+    "Kermany DS, Zhang K, Goldbaum M. Labeled Optical Coherence Tomography (OCT) and Chest X-Ray Images "
+    "for Classification. Mendeley Data, v2, 2018, doi:10.17632/rscbjbr9sj.2 — CC BY 4.0 "
+    "(https://creativecommons.org/licenses/by/4.0/)"
+)
+LICENCES = (
+    ("Pneumo Desktop", "MIT"),
+    ("Qt / PySide6", "LGPL-3.0"),
+    ("TensorFlow, Keras", "Apache-2.0"),
+    ("pydicom, pylibjpeg, pylibjpeg-openjpeg, pyjpegls", "MIT"),
+    ("python-gdcm", "BSD"),
+    ("NumPy", "BSD"),
+    ("Pillow", "MIT-CMU"),
+)
+DEVICE_CHOICES = (("auto", "Auto (GPU when available)"), ("cpu", "CPU"), ("gpu", "GPU"))
+
+
+def threshold_spin(parent: QWidget | None = None) -> QDoubleSpinBox:
+    """The one way the app edits a threshold: a percentage with one decimal."""
+    spin = QDoubleSpinBox(parent)
+    spin.setRange(0.1, 99.9)
+    spin.setDecimals(1)
+    spin.setSingleStep(0.5)
+    spin.setSuffix(" %")
+    spin.setKeyboardTracking(False)
+    spin.setAccelerated(True)
+    return spin
+
+
+class PreferencesDialog(QDialog):
+    def __init__(
+        self,
+        device: str,
+        threshold: float,
+        default_threshold: float | None,
+        current_device: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.setMinimumWidth(460)
+        self._default = default_threshold
+
+        model_box = QGroupBox("Model", self)
+        form = QFormLayout(model_box)
+        self.device_combo = QComboBox(model_box)
+        for key, text in DEVICE_CHOICES:
+            self.device_combo.addItem(text, key)
+        self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(device)))
+        form.addRow("Run the model on", self.device_combo)
+        now = QLabel(
+            f"In use now: {current_device}" if current_device else "The model is not loaded.", model_box
+        )
+        now.setStyleSheet("color: palette(mid);")
+        form.addRow("", now)
+
+        threshold_box = QGroupBox("Operating point", self)
+        tform = QFormLayout(threshold_box)
+        row = QHBoxLayout()
+        self.threshold_spin = threshold_spin(threshold_box)
+        self.threshold_spin.setValue(threshold * 100)
+        self.reset_button = QPushButton(
+            "Reset to model default"
+            + (f" ({default_threshold * 100:.1f} %)" if default_threshold is not None else ""),
+            threshold_box,
+        )
+        self.reset_button.setEnabled(default_threshold is not None)
+        self.reset_button.clicked.connect(self.reset_threshold)
+        row.addWidget(self.threshold_spin)
+        row.addWidget(self.reset_button)
+        row.addStretch(1)
+        tform.addRow("Threshold", row)
+        help_text = QLabel(
+            "Images whose probability is at or above the threshold are labelled Pneumonia. A lower "
+            "threshold finds more pneumonia but raises more false alarms. Changing it relabels the "
+            "results at once; the model is not run again.",
+            threshold_box,
+        )
+        help_text.setWordWrap(True)
+        tform.addRow(help_text)
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(model_box)
+        layout.addWidget(threshold_box)
+        layout.addStretch(1)
+        layout.addWidget(buttons)
+
+    def reset_threshold(self) -> None:
+        if self._default is not None:
+            self.threshold_spin.setValue(self._default * 100)
+
+    def device(self) -> str:
+        return str(self.device_combo.currentData())
+
+    def threshold(self) -> float:
+        return round(self.threshold_spin.value() / 100, 4)
+
+
+class ExportDialog(QDialog):
+    """Which rows to export and whether patient names go with them."""
+
+    def __init__(self, kind: str, total: int, shown: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export PDF report" if kind == "pdf" else "Export CSV")
+        self.setMinimumWidth(400)
+        layout = QVBoxLayout(self)
+        if kind == "pdf":
+            intro = QLabel(
+                "A summary page, then one page for each image labelled Pneumonia or Needs review.", self
+            )
+            intro.setWordWrap(True)
+            layout.addWidget(intro)
+        self.all_rows = QRadioButton(f"All results ({total})", self)
+        self.shown_rows = QRadioButton(f"Only the results shown by the current filter ({shown})", self)
+        group = QButtonGroup(self)
+        group.addButton(self.all_rows)
+        group.addButton(self.shown_rows)
+        self.all_rows.setChecked(True)
+        self.shown_rows.setEnabled(shown != total)
+        layout.addWidget(self.all_rows)
+        layout.addWidget(self.shown_rows)
+        layout.addSpacing(8)
+        self.patient_box = QCheckBox("Include patient names and IDs", self)
+        self.patient_box.setToolTip(
+            "Off by default: the export can then be shared without identifying anyone."
+        )
+        layout.addWidget(self.patient_box)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Choose file…")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    @property
+    def only_shown(self) -> bool:
+        return self.shown_rows.isChecked()
+
+    @property
+    def include_patient(self) -> bool:
+        return self.patient_box.isChecked()
+
+
+# ---------------------------------------------------------------------------------------------
+# About
+
+
+def _h(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _value_html(value: Any, depth: int = 0) -> str:
+    if isinstance(value, dict):
+        if depth >= 2:
+            return _h(", ".join(f"{k}: {v}" for k, v in value.items()))
+        rows = "".join(
+            f"<tr><td style='padding-right:10px;color:#5b6168'>{_h(_pretty_key(k))}</td>"
+            f"<td>{_value_html(v, depth + 1)}</td></tr>"
+            for k, v in value.items()
+        )
+        return f"<table cellspacing='0' cellpadding='1'>{rows}</table>"
+    if isinstance(value, list | tuple):
+        if all(not isinstance(v, dict | list | tuple) for v in value):
+            return _h(", ".join(_plain(v) for v in value))
+        return (
+            "<ul style='margin:0'>"
+            + "".join(f"<li>{_value_html(v, depth + 1)}</li>" for v in value)
+            + "</ul>"
+        )
+    return _h(_plain(value))
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def _pretty_key(key: Any) -> str:
+    text = str(key).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _pct(value: Any) -> str:
+    return f"{float(value) * 100:.1f} %" if isinstance(value, int | float) else "–"
+
+
+def _section(title: str, body: str) -> str:
+    return f"<p style='margin-bottom:2px'><b>{_h(title)}</b></p>{body}"
+
+
+def _metrics_html(m: dict[str, Any]) -> str:
+    """Validation metrics as a clinician reads them (whatever of them the card has)."""
+    rows: list[tuple[str, str]] = []
+    if "n" in m:
+        split = f" ({m['n_pos']} pneumonia, {m['n_neg']} normal)" if "n_pos" in m and "n_neg" in m else ""
+        rows.append(("Images", f"{m['n']}{split}"))
+    for key, title in (
+        ("sensitivity", "Sensitivity"),
+        ("specificity", "Specificity"),
+        ("ppv", "PPV"),
+        ("npv", "NPV"),
+        ("accuracy", "Accuracy"),
+    ):
+        if key in m:
+            rows.append((title, _pct(m[key])))
+    if "roc_auc" in m:
+        auc = _plain(m["roc_auc"])
+        ci = m.get("roc_auc_ci")
+        if isinstance(ci, list | tuple) and len(ci) == 2 and all(isinstance(v, int | float) for v in ci):
+            auc += f" (95% CI {_plain(ci[0])}–{_plain(ci[1])})"
+        rows.append(("ROC AUC", auc))
+    if "threshold" in m:
+        rows.append(("At threshold", _pct(m["threshold"])))
+    if not rows:
+        return _value_html(m)
+    return (
+        "<table cellspacing='0' cellpadding='1'>"
+        + "".join(
+            f"<tr><td style='padding-right:12px;color:#5b6168'>{_h(k)}</td><td>{_h(v)}</td></tr>"
+            for k, v in rows
+        )
+        + "</table>"
+    )
+
+
+def model_card_html(info: ModelInfo | None) -> str:
+    """The model card's summary: intended use, limitations, validation, training data (what exists)."""
+    if info is None:
+        return "<p>The model is not loaded yet.</p>"
+    card = info.card
+    created = str(card.get("created", ""))[:10]
+    parts = [
+        f"<p><b>{_h(info.title)}</b>{' (' + _h(created) + ')' if created else ''} on {_h(info.device_name)} · "
+        f"default threshold {info.threshold * 100:.1f} %</p>"
+    ]
+    if card.get("intended_use"):
+        parts.append(_section("Intended use", f"<p>{_value_html(card['intended_use'])}</p>"))
+    limitations = card.get("limitations")
+    if isinstance(limitations, list) and limitations:
+        items = "".join(f"<li>{_h(v)}</li>" for v in limitations)
+        parts.append(_section("Limitations", f"<ul style='margin-top:0'>{items}</ul>"))
+    elif limitations:
+        parts.append(_section("Limitations", f"<p>{_value_html(limitations)}</p>"))
+    metrics = card.get("metrics") or card.get("validation_metrics")
+    if isinstance(metrics, dict) and metrics:
+        val = metrics.get("val", metrics.get("validation"))
+        body = _metrics_html(val) if isinstance(val, dict) else _value_html(metrics)
+        if isinstance(metrics.get("note"), str):
+            body += f"<p style='color:#5b6168'>{_h(metrics['note'])}</p>"
+        parts.append(_section("Validation", body))
+    training = card.get("training") or card.get("training_data")
+    if isinstance(training, dict):
+        keep = {
+            k: training[k]
+            for k in ("data", "train_count", "tune_count", "val_count", "epochs")
+            if k in training
+        }
+        parts.append(_section("Training", _value_html(keep or training)))
+    elif training:
+        parts.append(_section("Training", f"<p>{_value_html(training)}</p>"))
+    for key, title in (
+        ("threshold_rule", "Threshold"),
+        ("architecture", "Architecture"),
+        ("weights_init", "Initial weights"),
+    ):
+        if card.get(key):
+            parts.append(_section(title, f"<p>{_value_html(card[key])}</p>"))
+    calibration = card.get("calibration")
+    if isinstance(calibration, dict) and calibration.get("method"):
+        parts.append(_section("Calibration", f"<p>{_h(calibration['method'])}</p>"))
+    if len(parts) == 1:
+        parts.append("<p>The model card has no further description.</p>")
+    return "".join(parts)
+
+
+def about_html(info: ModelInfo | None) -> str:
+    licences = "".join(
+        f"<tr><td style='padding-right:12px'>{_h(a)}</td><td>{_h(b)}</td></tr>" for a, b in LICENCES
+    )
+    credit = _h(DATASET_CREDIT).replace(
+        "https://creativecommons.org/licenses/by/4.0/",
+        "<a href='https://creativecommons.org/licenses/by/4.0/'>https://creativecommons.org/licenses/by/4.0/</a>",
+    )
+    return f"""
+<h2 style='margin-bottom:0'>Pneumo Desktop {_h(__version__)}</h2>
+<p style='margin-top:2px'>Offline screening of pediatric chest X-rays for pneumonia.</p>
+<p style='background:#fff6e5;border:1px solid #c77c0e;padding:6px'><b>{_h(DISCLAIMER)}</b>
+Every result must be reviewed by a qualified clinician.</p>
+<h3>Model</h3>
+{model_card_html(info)}
+<h3>Training data</h3>
+<p>{credit}</p>
+<h3>Licences</h3>
+<table cellspacing='0' cellpadding='1'>{licences}</table>
+<p style='color:#5b6168'>Python {_h(sys.version.split()[0])} · Qt {_h(qVersion())} · PySide6 {_h(PYSIDE_VERSION)}</p>
+"""
+
+
+class AboutDialog(QDialog):
+    def __init__(self, info: ModelInfo | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About Pneumo Desktop")
+        self.resize(620, 640)
+        self.browser = QTextBrowser(self)
+        self.browser.setOpenExternalLinks(True)
+        self.browser.setHtml(about_html(info))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser)
+        layout.addWidget(buttons)
+        self.browser.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -1,0 +1,326 @@
+"""The PDF report: QPdfWriter + QPainter, no extra dependency.
+
+Page 1 summarises the scan (date, counts, model, threshold, device, disclaimer); then one page per
+flagged image (Pneumonia or Needs review) with the image, its heatmap when available, the
+probability, the label and the file name. Patient names appear only when the user opted in.
+
+Runs in the model thread (it may compute heatmaps), so it only uses QImage/QPainter on the PDF
+device, both of which Qt allows outside the GUI thread.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
+
+from .. import __version__
+from ..core.errors import XRayLoadError
+from ..core.images import XRay, load_xray
+from ..core.results import LABELS, NEEDS_REVIEW, PNEUMONIA, REJECTED, ScanResult, summarise
+from .table import LABEL_COLOURS, format_probability
+from .viewer import format_date, format_person_name, gray_qimage, heatmap_rgba
+
+log = logging.getLogger(__name__)
+
+DISCLAIMER = "Decision support only, not a diagnostic device."
+DISCLAIMER_DETAIL = (
+    "Every result must be reviewed by a qualified clinician together with the clinical picture. "
+    "The model was trained on pediatric anterior-posterior chest X-rays; results on other images "
+    "may be unreliable."
+)
+RESOLUTION = 150  # dots per inch of the page coordinate system
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    model: str
+    device: str
+    threshold: float
+    include_patient: bool = False
+    created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().astimezone())
+    app_version: str = __version__
+
+
+def flagged(results: Sequence[ScanResult]) -> list[ScanResult]:
+    return [r for r in results if r.label in (PNEUMONIA, NEEDS_REVIEW)]
+
+
+def write_pdf_report(
+    path: str,
+    results: Sequence[ScanResult],
+    ctx: ReportContext,
+    heatmap: Callable[[XRay], np.ndarray | None] | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> int:
+    """Write the report and return its number of pages."""
+    pages = flagged(results)
+    writer = QPdfWriter(path)
+    writer.setResolution(RESOLUTION)
+    writer.setTitle("Pneumo Desktop screening report")
+    writer.setCreator(f"Pneumo Desktop {ctx.app_version}")
+    writer.setPageLayout(
+        QPageLayout(
+            QPageSize(QPageSize.PageSizeId.A4),
+            QPageLayout.Orientation.Portrait,
+            QMarginsF(15, 15, 15, 15),
+            QPageLayout.Unit.Millimeter,
+        )
+    )
+    painter = QPainter()
+    if not painter.begin(writer):
+        raise OSError(f"cannot write {path}")
+    try:
+        area = QRectF(0, 0, writer.width(), writer.height())
+        _summary_page(painter, area, results, pages, ctx)
+        for i, r in enumerate(pages, start=1):
+            if progress is not None:
+                progress(i, len(pages))
+            writer.newPage()
+            _result_page(painter, area, r, i, len(pages), ctx, heatmap)
+    finally:
+        painter.end()
+    log.info("report written to %s (%d flagged pages)", path, len(pages))
+    return 1 + len(pages)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _font(points: float, bold: bool = False) -> QFont:
+    f = QFont("Helvetica")
+    f.setStyleHint(QFont.StyleHint.SansSerif)
+    f.setPointSizeF(points)
+    f.setBold(bold)
+    return f
+
+
+def _px(points: float) -> float:
+    """Points to page units."""
+    return points / 72.0 * RESOLUTION
+
+
+def _text(
+    p: QPainter,
+    x: float,
+    y: float,
+    w: float,
+    text: str,
+    points: float = 10,
+    bold: bool = False,
+    colour: str = "#1d2125",
+    flags: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignLeft,
+) -> float:
+    """Draw wrapped text at (x, y); return the y below it."""
+    p.setFont(_font(points, bold))
+    p.setPen(QColor(colour))
+    rect = p.boundingRect(QRectF(x, y, w, 10_000), int(flags | Qt.TextFlag.TextWordWrap), text)
+    p.drawText(QRectF(x, y, w, rect.height()), int(flags | Qt.TextFlag.TextWordWrap), text)
+    return y + rect.height()
+
+
+def _header(p: QPainter, area: QRectF, title: str, ctx: ReportContext) -> float:
+    y = _text(p, area.left(), area.top(), area.width(), title, 17, bold=True)
+    y = _text(
+        p,
+        area.left(),
+        y + _px(2),
+        area.width(),
+        f"Pneumo Desktop {ctx.app_version} · {ctx.created:%Y-%m-%d %H:%M}",
+        9,
+        colour="#5b6168",
+    )
+    p.setPen(QPen(QColor("#c9ced3"), _px(0.8)))
+    y += _px(6)
+    p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
+    return y + _px(10)
+
+
+def _footer(p: QPainter, area: QRectF, ctx: ReportContext) -> None:
+    y = area.bottom() - _px(12)
+    p.setPen(QPen(QColor("#c9ced3"), _px(0.8)))
+    p.drawLine(QPointF(area.left(), y - _px(4)), QPointF(area.right(), y - _px(4)))
+    _text(p, area.left(), y, area.width(), DISCLAIMER, 8, bold=True, colour="#5b6168")
+
+
+def _summary_page(
+    p: QPainter, area: QRectF, results: Sequence[ScanResult], pages: list[ScanResult], ctx: ReportContext
+) -> None:
+    y = _header(p, area, "Chest X-ray screening report", ctx)
+    counts = summarise(results)
+    left, w = area.left(), area.width()
+    rows = [
+        ("Date", f"{ctx.created:%Y-%m-%d %H:%M %Z}".strip()),
+        ("Model", ctx.model),
+        ("Threshold", f"{ctx.threshold * 100:.1f} % (probability at or above it is labelled Pneumonia)"),
+        ("Device", ctx.device or "–"),
+        ("Files", str(counts["total"])),
+    ]
+    label_w = _px(90)
+    for key, value in rows:
+        _text(p, left, y, label_w, key, 10, colour="#5b6168")
+        y = _text(p, left + label_w, y, w - label_w, value, 10) + _px(3)
+
+    y += _px(10)
+    y = _text(p, left, y, w, "Results", 13, bold=True) + _px(4)
+    for label in LABELS:
+        n = counts[label]
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(LABEL_COLOURS[label])
+        p.drawEllipse(QRectF(left, y + _px(2.5), _px(8), _px(8)))
+        _text(p, left + _px(14), y, label_w, label, 11)
+        y = _text(
+            p, left + _px(14) + label_w, y, _px(60), str(n), 11, bold=True, flags=Qt.AlignmentFlag.AlignRight
+        ) + _px(3)
+
+    y += _px(10)
+    if pages:
+        y = _text(p, left, y, w, f"Flagged for review ({len(pages)}): one page each follows.", 11, bold=True)
+        y += _px(4)
+        for r in pages:
+            if y > area.bottom() - _px(120):
+                _text(p, left, y, w, "…", 10)
+                break
+            _text(p, left, y, _px(80), r.label, 9)
+            _text(
+                p,
+                left + _px(80),
+                y,
+                _px(44),
+                format_probability(r.probability),
+                9,
+                flags=Qt.AlignmentFlag.AlignRight,
+            )
+            y = _text(p, left + _px(134), y, w - _px(134), r.name, 9) + _px(1)
+    else:
+        y = _text(p, left, y, w, "No image was flagged as Pneumonia or Needs review.", 11)
+
+    # Disclaimer box at the bottom.
+    box_h = _px(62)
+    box = QRectF(left, area.bottom() - box_h - _px(24), w, box_h)
+    p.setPen(QPen(QColor("#c77c0e"), _px(1)))
+    p.setBrush(QColor("#fff6e5"))
+    p.drawRoundedRect(box, _px(4), _px(4))
+    ty = _text(p, box.left() + _px(10), box.top() + _px(8), box.width() - _px(20), DISCLAIMER, 12, bold=True)
+    _text(p, box.left() + _px(10), ty + _px(2), box.width() - _px(20), DISCLAIMER_DETAIL, 9)
+    _footer(p, area, ctx)
+
+
+def _result_page(
+    p: QPainter,
+    area: QRectF,
+    r: ScanResult,
+    i: int,
+    n: int,
+    ctx: ReportContext,
+    heatmap: Callable[[XRay], np.ndarray | None] | None,
+) -> None:
+    y = _header(p, area, f"Flagged image {i} of {n}", ctx)
+    left, w = area.left(), area.width()
+    colour = LABEL_COLOURS.get(r.label, QColor("#6b7378"))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(colour)
+    p.drawRoundedRect(QRectF(left, y, _px(110), _px(20)), _px(4), _px(4))
+    _text(
+        p,
+        left,
+        y + _px(3),
+        _px(110),
+        r.label,
+        11,
+        bold=True,
+        colour="#ffffff",
+        flags=Qt.AlignmentFlag.AlignHCenter,
+    )
+    _text(
+        p,
+        left + _px(122),
+        y + _px(2),
+        w - _px(122),
+        f"Probability {format_probability(r.probability)}"
+        + (" (unreliable: the image failed the quality check)" if r.status == REJECTED else ""),
+        13 if r.status != REJECTED else 11,
+        bold=True,
+    )
+    y += _px(30)
+    lines = [("File", r.name), ("Folder", r.path[: max(0, len(r.path) - len(r.name))].rstrip("/\\") or "–")]
+    if r.message:
+        lines.append(("Reason", r.message))
+    if r.study_date:
+        lines.append(("Study date", format_date(r.study_date)))
+    if ctx.include_patient and (r.patient_name or r.patient_id):
+        lines.append(
+            ("Patient", " · ".join(v for v in (format_person_name(r.patient_name), r.patient_id) if v))
+        )
+    label_w = _px(70)
+    for key, value in lines:
+        _text(p, left, y, label_w, key, 10, colour="#5b6168")
+        y = _text(p, left + label_w, y, w - label_w, value, 10) + _px(2)
+    y += _px(10)
+
+    box = QRectF(left, y, w, area.bottom() - y - _px(30))
+    try:
+        xray = load_xray(r.path)
+    except XRayLoadError as exc:
+        _text(p, left, y, w, f"The image could not be loaded for this report: {exc}", 10, colour="#c0392b")
+        _footer(p, area, ctx)
+        return
+    heat = heatmap(xray) if heatmap is not None else None
+    image = gray_qimage((np.clip(xray.pixels, 0, 1) * 255 + 0.5).astype(np.uint8))
+    if heat is None:
+        _draw_fitted(p, image, box, "Image")
+    else:
+        overlay = _overlay(xray.pixels, heat)
+        gap, cap = _px(10), _px(16)
+        side = min((box.width() - gap) / 2 / image.width(), (box.height() - cap) / image.height())
+        stacked = min(box.width() / image.width(), (box.height() - gap - 2 * cap) / 2 / image.height())
+        if side >= stacked:  # image and heatmap side by side
+            first = QRectF(box.left(), box.top(), (box.width() - gap) / 2, box.height())
+            second = first.translated(first.width() + gap, 0)
+        else:  # one above the other (wide images)
+            first = QRectF(box.left(), box.top(), box.width(), (box.height() - gap) / 2)
+            second = first.translated(0, first.height() + gap)
+        _draw_fitted(p, image, first, "Image")
+        _draw_fitted(p, overlay, second, "Heatmap (where the model looked)")
+    _footer(p, area, ctx)
+
+
+def _overlay(pixels: np.ndarray, heat: np.ndarray, opacity: float = 0.45) -> QImage:
+    gray = np.clip(pixels, 0, 1)[..., None] * 255.0
+    if heat.shape != pixels.shape:  # defensive: the heatmap should already be the image's size
+        from PIL import Image
+
+        h, w = pixels.shape
+        heat = np.asarray(Image.fromarray(np.asarray(heat, np.float32), mode="F").resize((w, h)), np.float32)
+    rgba = heatmap_rgba(heat).astype(np.float32)
+    alpha = rgba[..., 3:4] / 255.0 * opacity
+    rgb = np.ascontiguousarray((gray * (1 - alpha) + rgba[..., :3] * alpha).clip(0, 255).astype(np.uint8))
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _draw_fitted(p: QPainter, image: QImage, box: QRectF, caption: str) -> None:
+    caption_h = _px(16)
+    room = QRectF(box.left(), box.top(), box.width(), box.height() - caption_h)
+    size = QSizeF(image.width(), image.height())
+    size.scale(room.size(), Qt.AspectRatioMode.KeepAspectRatio)
+    target = QRectF(room.left() + (room.width() - size.width()) / 2, room.top(), size.width(), size.height())
+    p.drawImage(target, image)
+    p.setPen(QPen(QColor("#c9ced3"), _px(0.5)))
+    p.setBrush(Qt.BrushStyle.NoBrush)
+    p.drawRect(target)
+    _text(
+        p,
+        box.left(),
+        target.bottom() + _px(3),
+        box.width(),
+        caption,
+        9,
+        colour="#5b6168",
+        flags=Qt.AlignmentFlag.AlignHCenter,
+    )

@@ -1,0 +1,286 @@
+"""The results table: a list model of :class:`ScanResult` rows and its sort/filter proxy.
+
+Rows are appended batch by batch (``beginInsertRows``), never by resetting the model, so the table
+stays smooth with tens of thousands of rows. Changing the threshold relabels rows in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRectF,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
+from PySide6.QtWidgets import QApplication
+
+from ..core.results import ERROR, LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, REJECTED, UNREADABLE, ScanResult
+
+NAME, PROBABILITY, LABEL, REASON, TIME = range(5)
+HEADERS = ("File name", "Probability", "Label", "Reason / message", "Time")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
+
+LABEL_COLOURS = {
+    PNEUMONIA: QColor("#c0392b"),
+    NORMAL: QColor("#2e7d4f"),
+    NEEDS_REVIEW: QColor("#c77c0e"),
+    UNREADABLE: QColor("#6b7378"),
+}
+_LABEL_ORDER = {label: i for i, label in enumerate(LABELS)}
+_ICONS: dict[str, QIcon] = {}
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def label_icon(label: str, size: int = 16) -> QIcon:
+    """A small icon whose shape also differs per label (never colour alone)."""
+    key = f"{label}:{size}"
+    if key in _ICONS:
+        return _ICONS[key]
+    ratio = 2.0
+    app = QApplication.instance()
+    if app is not None and hasattr(app, "devicePixelRatio"):
+        ratio = max(ratio, float(app.devicePixelRatio()))
+    pix = QPixmap(int(size * ratio), int(size * ratio))
+    pix.setDevicePixelRatio(ratio)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    colour = LABEL_COLOURS.get(label, QColor("#6b7378"))
+    s = float(size)
+    white = QPen(
+        QColor("white"), s * 0.13, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin
+    )
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(colour)
+    if label == NEEDS_REVIEW:  # triangle with "?"
+        path = QPainterPath()
+        path.moveTo(s / 2, s * 0.06)
+        path.lineTo(s * 0.97, s * 0.92)
+        path.lineTo(s * 0.03, s * 0.92)
+        path.closeSubpath()
+        p.drawPath(path)
+        p.setPen(QColor("white"))
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(int(s * 0.58))
+        p.setFont(font)
+        p.drawText(QRectF(0, s * 0.26, s, s * 0.66), Qt.AlignmentFlag.AlignCenter, "?")
+    elif label == UNREADABLE:  # square with a cross
+        p.drawRoundedRect(QRectF(s * 0.08, s * 0.08, s * 0.84, s * 0.84), s * 0.15, s * 0.15)
+        p.setPen(white)
+        p.drawLine(QPointF(s * 0.32, s * 0.32), QPointF(s * 0.68, s * 0.68))
+        p.drawLine(QPointF(s * 0.68, s * 0.32), QPointF(s * 0.32, s * 0.68))
+    else:  # circles: "!" for pneumonia, a tick for normal
+        p.drawEllipse(QRectF(s * 0.05, s * 0.05, s * 0.9, s * 0.9))
+        p.setPen(white)
+        if label == PNEUMONIA:
+            p.drawLine(QPointF(s / 2, s * 0.25), QPointF(s / 2, s * 0.56))
+            p.drawPoint(QPointF(s / 2, s * 0.74))
+        else:
+            path = QPainterPath()
+            path.moveTo(s * 0.28, s * 0.52)
+            path.lineTo(s * 0.44, s * 0.68)
+            path.lineTo(s * 0.73, s * 0.35)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawPath(path)
+    p.end()
+    icon = QIcon(pix)
+    _ICONS[key] = icon
+    return icon
+
+
+def format_probability(p: float | None) -> str:
+    return "–" if p is None else f"{p * 100:.1f} %"
+
+
+class ResultsTableModel(QAbstractTableModel):
+    """One row per scanned file."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ScanResult] = []
+        self._row_of: dict[str, int] = {}
+        self._counts: dict[str, int] = dict.fromkeys(LABELS, 0)
+
+    # -- content ------------------------------------------------------------------------------
+    @property
+    def results(self) -> list[ScanResult]:
+        return list(self._rows)
+
+    def result(self, row: int) -> ScanResult:
+        return self._rows[row]
+
+    def row_of(self, path: str) -> int | None:
+        return self._row_of.get(path)
+
+    def append(self, results: Sequence[ScanResult]) -> None:
+        if not results:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
+        for i, r in enumerate(results, start=first):
+            self._row_of.setdefault(r.path, i)
+            self._counts[r.label] = self._counts.get(r.label, 0) + 1
+        self._rows.extend(results)
+        self.endInsertRows()
+
+    def set_results(self, results: Iterable[ScanResult]) -> None:
+        self.beginResetModel()
+        self._rows = list(results)
+        self._row_of = {}
+        for i, r in enumerate(self._rows):
+            self._row_of.setdefault(r.path, i)
+        self._recount()
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.set_results([])
+
+    def relabel(self, threshold: float) -> None:
+        """Apply another operating point to every row without running the model."""
+        if not self._rows:
+            return
+        self._rows = [r if r.threshold == threshold else r.relabel(threshold) for r in self._rows]
+        self._recount()
+        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, TIME))
+
+    def _recount(self) -> None:
+        self._counts = dict.fromkeys(LABELS, 0)
+        for r in self._rows:
+            self._counts[r.label] = self._counts.get(r.label, 0) + 1
+
+    def counts(self) -> dict[str, int]:
+        """Rows per label, plus ``total`` (kept up to date as rows arrive)."""
+        return {**self._counts, "total": len(self._rows)}
+
+    # -- Qt model interface --------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(  # noqa: N802
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return HEADERS[section]
+            if role == Qt.ItemDataRole.TextAlignmentRole and section in (PROBABILITY, TIME):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == NAME:
+                return r.name
+            if col == PROBABILITY:
+                return format_probability(r.probability)
+            if col == LABEL:
+                return r.label
+            if col == REASON:
+                return r.message + (" (from an earlier scan)" if r.cached and not r.message else "")
+            if col == TIME:
+                return f"{r.seconds:.2f} s"
+            return None
+        if role == SORT_ROLE:
+            if col == NAME:
+                return r.name.lower()
+            if col == PROBABILITY:
+                return -1.0 if r.probability is None else float(r.probability)
+            if col == LABEL:
+                return _LABEL_ORDER.get(r.label, len(LABELS))
+            if col == REASON:
+                return r.message.lower()
+            if col == TIME:
+                return float(r.seconds)
+            return None
+        if role == RESULT_ROLE:
+            return r
+        if role == Qt.ItemDataRole.DecorationRole and col == LABEL:
+            return label_icon(r.label)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == NAME:
+                return r.path
+            if col == PROBABILITY and r.status == REJECTED:
+                return "Shown for information only: the image did not pass the quality check."
+            if col == REASON and r.message:
+                return r.message
+            if col == TIME:
+                return "Time to read and analyse the file"
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (PROBABILITY, TIME):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == PROBABILITY and r.status in (REJECTED, ERROR):
+                return QBrush(
+                    QApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+                )
+            if col == LABEL:
+                return QBrush(LABEL_COLOURS.get(r.label, QColor("#6b7378")).darker(115))
+        if role == Qt.ItemDataRole.FontRole and col == LABEL and r.label in (PNEUMONIA, NEEDS_REVIEW):
+            font = QFont()
+            font.setBold(True)
+            return font
+        return None
+
+
+class ResultsFilterProxy(QSortFilterProxyModel):
+    """Sorts on numeric/ordinal values and filters by label and file name."""
+
+    FLAGGED = "flagged"  # Pneumonia or Needs review
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._label: str | None = None
+        self._search = ""
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def _begin(self) -> None:
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+
+    def _end(self) -> None:
+        if hasattr(self, "endFilterChange"):
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateRowsFilter()
+
+    def set_label_filter(self, label: str | None) -> None:
+        self._begin()
+        self._label = label or None
+        self._end()
+
+    def set_search(self, text: str) -> None:
+        self._begin()
+        self._search = text.strip().lower()
+        self._end()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802
+        model = self.sourceModel()
+        if not isinstance(model, ResultsTableModel):
+            return True
+        r = model.result(source_row)
+        if self._label == self.FLAGGED:
+            if r.label not in (PNEUMONIA, NEEDS_REVIEW):
+                return False
+        elif self._label and r.label != self._label:
+            return False
+        return not self._search or self._search in r.name.lower()
+
+    def visible_results(self) -> list[ScanResult]:
+        return [self.data(self.index(i, 0), RESULT_ROLE) for i in range(self.rowCount())]

@@ -1,0 +1,596 @@
+"""The image viewer: fit / 1:1 / wheel zoom / pan, window-level drag, heatmap overlay, metadata.
+
+Images are decoded with :func:`~pneumo_desktop.core.images.load_xray` in a small QThreadPool (it
+never touches the model); only the cheap 8-bit rendering happens in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QRectF, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QResizeEvent,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QFrame,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QStackedLayout,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import XRayLoadError
+from ..core.images import XRay, load_xray
+from ..core.results import ScanResult
+from .table import format_probability, label_icon
+
+log = logging.getLogger(__name__)
+
+LEVELS = 4096  # pixels are quantised to 12 bits once; window/level is then a 4096-entry lookup table
+MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixels -> QImage
+
+
+def gray_qimage(img8: np.ndarray) -> QImage:
+    """2-D uint8 array -> an independent Grayscale8 QImage."""
+    img8 = np.ascontiguousarray(img8, dtype=np.uint8)
+    h, w = img8.shape
+    return QImage(img8.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+
+
+def quantise(pixels: np.ndarray) -> np.ndarray:
+    return (np.clip(pixels, 0.0, 1.0) * (LEVELS - 1) + 0.5).astype(np.uint16)
+
+
+def window_lut(level: float, width: float) -> np.ndarray:
+    """Lookup table (LEVELS entries) mapping [level - width/2, level + width/2] to 0..255."""
+    x = np.linspace(0.0, 1.0, LEVELS, dtype=np.float32)
+    low = level - width / 2.0
+    return (np.clip((x - low) / max(width, 1e-4), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+_HEAT_ANCHORS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+_HEAT_COLOURS = np.array(
+    [[48, 18, 160], [30, 150, 230], [80, 200, 90], [250, 200, 40], [220, 40, 30]], dtype=np.float32
+)
+
+
+def heatmap_rgba(heat: np.ndarray) -> np.ndarray:
+    """(H, W) heat in [0, 1] -> (H, W, 4) RGBA uint8; cool areas fade to transparent."""
+    heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0)
+    rgba = np.empty(heat.shape + (4,), dtype=np.uint8)
+    for c in range(3):
+        rgba[..., c] = np.interp(heat, _HEAT_ANCHORS, _HEAT_COLOURS[:, c]).astype(np.uint8)
+    rgba[..., 3] = (np.clip(heat * 1.6, 0.0, 1.0) * 255).astype(np.uint8)
+    return rgba
+
+
+def heatmap_qimage(heat: np.ndarray) -> QImage:
+    rgba = np.ascontiguousarray(heatmap_rgba(heat))
+    h, w = rgba.shape[:2]
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+
+
+# ---------------------------------------------------------------------------------------------
+# Background loading
+
+
+class _LoaderSignals(QObject):
+    loaded = Signal(int, object, object)  # request id, XRay, quantised pixels
+    failed = Signal(int, str)
+
+
+class _LoadTask(QRunnable):
+    def __init__(self, request_id: int, path: str, signals: _LoaderSignals) -> None:
+        super().__init__()
+        self.request_id, self.path, self.signals = request_id, path, signals
+
+    def run(self) -> None:
+        try:
+            xray = load_xray(self.path)
+            levels = quantise(xray.pixels)
+        except XRayLoadError as exc:
+            self.signals.failed.emit(self.request_id, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown as a sentence; the traceback goes to the log
+            log.exception("cannot display %s", self.path)
+            self.signals.failed.emit(
+                self.request_id, f"The image cannot be displayed ({type(exc).__name__})."
+            )
+            return
+        self.signals.loaded.emit(self.request_id, xray, levels)
+
+
+# ---------------------------------------------------------------------------------------------
+# The view
+
+
+class ImageView(QGraphicsView):
+    """Zoomable, pannable image with window/level (right-drag) and an optional heatmap layer."""
+
+    zoom_changed = Signal(float)
+    window_changed = Signal(float, float)  # level, width (in [0, 1] display units)
+    step_requested = Signal(int)  # -1 / +1: previous / next result (Up / Down keys)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setBackgroundBrush(QColor("#17191c"))
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setMinimumSize(200, 200)
+        self._image = QGraphicsPixmapItem()
+        self._image.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._heat = QGraphicsPixmapItem()
+        self._heat.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._heat.setZValue(1)
+        self._heat.setVisible(False)
+        self.scene().addItem(self._image)
+        self.scene().addItem(self._heat)
+        self._levels: np.ndarray | None = None
+        self.level, self.width_ = 0.5, 1.0
+        self._fit = True
+        self._wl_drag: tuple[float, float, float, float] | None = None  # x, y, level, width at press
+
+    # -- content ------------------------------------------------------------------------------
+    def set_levels(self, levels: np.ndarray | None) -> None:
+        self._levels = levels
+        self.level, self.width_ = 0.5, 1.0
+        self._heat.setVisible(False)
+        self._heat.setPixmap(QPixmap())
+        if levels is None:
+            self._image.setPixmap(QPixmap())
+            return
+        self._render()
+        h, w = levels.shape
+        self.scene().setSceneRect(QRectF(0, 0, w, h))
+        self.fit()
+
+    def has_image(self) -> bool:
+        return self._levels is not None
+
+    def image_size(self) -> tuple[int, int] | None:
+        return None if self._levels is None else (self._levels.shape[1], self._levels.shape[0])
+
+    def _render(self) -> None:
+        if self._levels is None:
+            return
+        img8 = window_lut(self.level, self.width_)[self._levels]
+        self._image.setPixmap(QPixmap.fromImage(gray_qimage(img8)))
+
+    def set_window(self, level: float, width: float) -> None:
+        self.level = float(np.clip(level, -0.5, 1.5))
+        self.width_ = float(np.clip(width, 0.01, 2.0))
+        self._render()
+        self.window_changed.emit(self.level, self.width_)
+
+    def reset_window(self) -> None:
+        self.set_window(0.5, 1.0)
+
+    def set_heatmap(self, heat: np.ndarray | None) -> None:
+        if heat is None or self._levels is None:
+            self._heat.setPixmap(QPixmap())
+            self._heat.setVisible(False)
+            return
+        pix = QPixmap.fromImage(heatmap_qimage(heat))
+        self._heat.setPixmap(pix)
+        h, w = self._levels.shape
+        self._heat.setTransform(QTransform.fromScale(w / pix.width(), h / pix.height()))
+        self._heat.setVisible(True)
+
+    def set_heatmap_visible(self, visible: bool) -> None:
+        self._heat.setVisible(visible and not self._heat.pixmap().isNull())
+
+    def set_heatmap_opacity(self, opacity: float) -> None:
+        self._heat.setOpacity(float(np.clip(opacity, 0.0, 1.0)))
+
+    # -- zoom -----------------------------------------------------------------------------------
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def fit(self) -> None:
+        self._fit = True
+        if self._levels is not None:
+            self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self.zoom_changed.emit(self.zoom())
+
+    def actual_size(self) -> None:
+        self._fit = False
+        self.resetTransform()
+        self.zoom_changed.emit(self.zoom())
+
+    def zoom_by(self, factor: float) -> None:
+        current = self.zoom()
+        factor = float(np.clip(current * factor, MIN_ZOOM, MAX_ZOOM)) / current
+        self._fit = False
+        self.scale(factor, factor)
+        self.zoom_changed.emit(self.zoom())
+
+    # -- events ---------------------------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        if self._levels is None:
+            return
+        delta = event.angleDelta().y()
+        if delta:
+            self.zoom_by(1.0015**delta)
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.RightButton and self._levels is not None:
+            p = event.position()
+            self._wl_drag = (p.x(), p.y(), self.level, self.width_)
+            self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._wl_drag is not None:
+            x0, y0, level0, width0 = self._wl_drag
+            p = event.position()
+            # Right-drag: horizontal changes contrast (width), vertical changes brightness (level).
+            self.set_window(level0 - (p.y() - y0) * 0.002, width0 * float(np.exp((p.x() - x0) * 0.004)))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._wl_drag is not None and event.button() == Qt.MouseButton.RightButton:
+            self._wl_drag = None
+            self.viewport().unsetCursor()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.fit()
+        event.accept()
+
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 - right button is window/level
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        key = event.key()
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            self.step_requested.emit(-1 if key == Qt.Key.Key_Up else 1)
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom_by(1.25)
+        elif key == Qt.Key.Key_Minus:
+            self.zoom_by(0.8)
+        elif key == Qt.Key.Key_0:
+            self.fit()
+        else:
+            super().keyPressEvent(event)
+
+
+# ---------------------------------------------------------------------------------------------
+# The panel: toolbar + view + details
+
+
+def _tool_button(
+    parent: QWidget, text: str, tip: str, icon: QStyle.StandardPixmap | None = None
+) -> QToolButton:
+    b = QToolButton(parent)
+    b.setText(text)
+    b.setToolTip(tip)
+    b.setAutoRaise(True)
+    if icon is not None:
+        b.setIcon(parent.style().standardIcon(icon))
+        b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    return b
+
+
+class ViewerPanel(QWidget):
+    """Shows the selected result: image, optional heatmap, and its details."""
+
+    heatmap_requested = Signal(int, object)  # request id, XRay
+    image_loaded = Signal(str)  # path (tests and the screenshot script wait for it)
+    image_failed = Signal(str, str)  # path, message
+    step_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)
+        self._signals = _LoaderSignals(self)
+        self._signals.loaded.connect(self._on_loaded)
+        self._signals.failed.connect(self._on_failed)
+        self._request = 0
+        self._heat_request = 0
+        self._result: ScanResult | None = None
+        self._xray: XRay | None = None
+        self._heat: np.ndarray | None = None
+        self._heat_path: str | None = None
+        self._heatmaps_available = False
+        self._show_patient = False
+
+        # toolbar
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 4, 6, 4)
+        bar.setSpacing(2)
+        self.fit_button = _tool_button(self, "Fit", "Fit the image to the window (double-click, 0)")
+        self.actual_button = _tool_button(self, "1:1", "Show the image at its actual size")
+        self.zoom_in_button = _tool_button(self, "+", "Zoom in (mouse wheel, +)")
+        self.zoom_out_button = _tool_button(self, "−", "Zoom out (mouse wheel, −)")
+        self.reset_window_button = _tool_button(
+            self, "Reset contrast", "Brightness/contrast: drag with the right mouse button. Click to reset."
+        )
+        self.heatmap_box = QCheckBox("Heatmap", self)
+        self.heatmap_box.setToolTip("Overlay the Grad-CAM heatmap: where the model looked (H)")
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(45)
+        self.opacity_slider.setFixedWidth(90)
+        self.opacity_slider.setToolTip("Heatmap opacity")
+        self.zoom_label = QLabel("", self)
+        self.zoom_label.setMinimumWidth(48)
+        self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        for w in (self.fit_button, self.actual_button, self.zoom_in_button, self.zoom_out_button):
+            bar.addWidget(w)
+        bar.addSpacing(8)
+        bar.addWidget(self.reset_window_button)
+        bar.addSpacing(8)
+        bar.addWidget(self.heatmap_box)
+        bar.addWidget(self.opacity_slider)
+        bar.addStretch(1)
+        bar.addWidget(self.zoom_label)
+        self.set_heatmaps_available(False)
+
+        # image area: placeholder or the view
+        self.view = ImageView(self)
+        self.placeholder = QLabel("Select a result to see the image.", self)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setStyleSheet("QLabel { background: #17191c; color: #aab0b6; padding: 24px; }")
+        self._stack = QStackedLayout()
+        self._stack.addWidget(self.placeholder)
+        self._stack.addWidget(self.view)
+
+        # details
+        self.details = QFrame(self)
+        self.details.setObjectName("details")
+        form = QFormLayout(self.details)
+        form.setContentsMargins(10, 8, 10, 8)
+        form.setHorizontalSpacing(14)
+        form.setVerticalSpacing(3)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self._fields: dict[str, QLabel] = {}
+        result_row = QHBoxLayout()
+        self.result_icon = QLabel(self.details)
+        self.result_text = QLabel(self.details)
+        result_row.addWidget(self.result_icon)
+        result_row.addWidget(self.result_text, 1)
+        form.addRow("Result", result_row)
+        for key in ("Reason", "File", "Format", "Size", "Modality", "View", "Study date"):
+            label = QLabel("–", self.details)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            self._fields[key] = label
+            form.addRow(key, label)
+        patient_row = QHBoxLayout()
+        self.patient_label = QLabel("Hidden", self.details)
+        self.patient_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.patient_button = QToolButton(self.details)
+        self.patient_button.setText("Show patient name")
+        self.patient_button.setCheckable(True)
+        self.patient_button.setToolTip("Patient names stay hidden unless you ask (this session only)")
+        patient_row.addWidget(self.patient_label, 1)
+        patient_row.addWidget(self.patient_button)
+        form.addRow("Patient", patient_row)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addLayout(self._stack, 1)
+        layout.addWidget(self.details)
+
+        self.fit_button.clicked.connect(self.view.fit)
+        self.actual_button.clicked.connect(self.view.actual_size)
+        self.zoom_in_button.clicked.connect(lambda: self.view.zoom_by(1.25))
+        self.zoom_out_button.clicked.connect(lambda: self.view.zoom_by(0.8))
+        self.reset_window_button.clicked.connect(self.view.reset_window)
+        self.heatmap_box.toggled.connect(self._on_heatmap_toggled)
+        self.opacity_slider.valueChanged.connect(lambda v: self.view.set_heatmap_opacity(v / 100))
+        self.view.set_heatmap_opacity(self.opacity_slider.value() / 100)
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.view.step_requested.connect(self.step_requested)
+        self.patient_button.toggled.connect(self._on_show_patient)
+        self._enable_image_tools(False)
+        self.show_result(None)
+
+    # -- public -----------------------------------------------------------------------------------
+    @property
+    def current(self) -> ScanResult | None:
+        return self._result
+
+    @property
+    def xray(self) -> XRay | None:
+        return self._xray
+
+    def set_heatmaps_available(self, available: bool) -> None:
+        """Heatmap controls exist only when the Grad-CAM module does."""
+        self._heatmaps_available = available
+        self.heatmap_box.setVisible(available)
+        self.opacity_slider.setVisible(available)
+        if not available:
+            self.heatmap_box.setChecked(False)
+
+    def show_result(self, result: ScanResult | None) -> None:
+        same = result is not None and self._result is not None and result.path == self._result.path
+        self._result = result
+        self._fill_details()
+        if same:  # e.g. relabelled by a new threshold: the image (loaded, loading or failed) stays
+            return
+        self._request += 1
+        self._xray = None
+        self._heat = None
+        self._heat_path = None
+        self.view.set_levels(None)
+        self._enable_image_tools(False)
+        if result is None:
+            self._show_message("Select a result to see the image.")
+            return
+        self._show_message("Loading image…")
+        self.pool.start(_LoadTask(self._request, result.path, self._signals))
+
+    def clear(self) -> None:
+        self.show_result(None)
+
+    def on_heatmap(self, request_id: int, heat: np.ndarray) -> None:
+        if request_id != self._heat_request or self._xray is None:
+            return
+        self._heat = heat
+        self._heat_path = self._xray.path
+        self.view.set_heatmap(heat)
+        self.view.set_heatmap_visible(self.heatmap_box.isChecked())
+
+    def on_heatmap_failed(self, request_id: int, message: str) -> None:
+        if request_id == self._heat_request:
+            self.heatmap_box.setToolTip(message)
+
+    def shutdown(self) -> None:
+        self._request += 1
+        self.pool.clear()
+        self.pool.waitForDone()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _show_message(self, text: str) -> None:
+        self.placeholder.setText(text)
+        self._stack.setCurrentWidget(self.placeholder)
+
+    def _enable_image_tools(self, enabled: bool) -> None:
+        for w in (
+            self.fit_button,
+            self.actual_button,
+            self.zoom_in_button,
+            self.zoom_out_button,
+            self.reset_window_button,
+            self.heatmap_box,
+            self.opacity_slider,
+        ):
+            w.setEnabled(enabled)
+        if not enabled:
+            self.zoom_label.setText("")
+
+    def _on_loaded(self, request_id: int, xray: XRay, levels: np.ndarray) -> None:
+        if request_id != self._request:
+            return
+        self._xray = xray
+        self._stack.setCurrentWidget(self.view)
+        self.view.set_levels(levels)
+        self._enable_image_tools(True)
+        self._fill_details()
+        if self.heatmap_box.isChecked():
+            self._ask_heatmap()
+        self.image_loaded.emit(xray.path)
+
+    def _on_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._request:
+            return
+        path = self._result.path if self._result else ""
+        self._show_message(f"This file cannot be displayed.\n{message}")
+        self.image_failed.emit(path, message)
+
+    def _ask_heatmap(self) -> None:
+        if self._xray is None or not self._heatmaps_available:
+            return
+        if self._heat is not None and self._heat_path == self._xray.path:
+            self.view.set_heatmap_visible(True)
+            return
+        self._heat_request += 1
+        self.heatmap_requested.emit(self._heat_request, self._xray)
+
+    def _on_heatmap_toggled(self, on: bool) -> None:
+        if on:
+            self._ask_heatmap()
+        else:
+            self.view.set_heatmap_visible(False)
+
+    def _on_show_patient(self, on: bool) -> None:
+        self._show_patient = on
+        self.patient_button.setText("Hide patient name" if on else "Show patient name")
+        self._fill_details()
+
+    def _fill_details(self) -> None:
+        r, x = self._result, self._xray
+        f = self._fields
+        if r is None:
+            self.result_icon.clear()
+            self.result_text.setText("–")
+            for label in f.values():
+                label.setText("–")
+            self.patient_label.setText("–")
+            self.patient_button.setVisible(False)
+            return
+        self.result_icon.setPixmap(label_icon(r.label).pixmap(16, 16))
+        prob = "" if r.probability is None else f" — probability {format_probability(r.probability)}"
+        self.result_text.setText(f"<b>{r.label}</b>{prob}")
+        f["Reason"].setText(r.message or "–")
+        f["File"].setText(r.path)
+        fmt = (x.format if x else r.format) or "–"
+        if x is not None and x.bit_depth:
+            fmt += f", {x.bit_depth}-bit"
+        if x is not None and x.transfer_syntax:
+            fmt += f" ({x.transfer_syntax})"
+        f["Format"].setText(fmt)
+        w, h = (x.width, x.height) if x else (r.width, r.height)
+        f["Size"].setText(f"{w} × {h} pixels" if w and h else "–")
+        f["Modality"].setText((x.modality if x else r.modality) or "–")
+        view = (x.view_position if x else r.view_position) or ""
+        body = (x.body_part if x else "") or ""
+        f["View"].setText(" · ".join(v for v in (view, body.title()) if v) or "–")
+        f["Study date"].setText(format_date((x.study_date if x else r.study_date) or ""))
+        name = (x.patient_name if x else r.patient_name) or ""
+        if not name:
+            self.patient_label.setText("Not recorded in the file")
+            self.patient_button.setVisible(False)
+        else:
+            self.patient_button.setVisible(True)
+            self.patient_label.setText(format_person_name(name) if self._show_patient else "Hidden")
+
+
+def format_date(value: str) -> str:
+    """DICOM dates (YYYYMMDD) as YYYY-MM-DD; anything else as is."""
+    value = value.strip()
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value or "–"
+
+
+def format_person_name(value: str) -> str:
+    """DICOM person names (Family^Given^Middle) as plain words."""
+    return " ".join(part for part in value.replace("=", "^").split("^") if part.strip())

@@ -1,0 +1,106 @@
+"""The entry point: command-line paths, logging to a rotating file, no stdout in windowed apps."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from pneumo_desktop.core.paths import user_data_dir
+from pneumo_desktop.gui import MainWindow, app
+
+from .conftest import write_images
+
+
+@pytest.fixture
+def clean_logging(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if getattr(handler, "_pneumo", False):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+
+
+def test_main_opens_command_line_paths_and_logs_to_a_file(
+    qapp, tiny_model_dir, tmp_path, clean_logging
+) -> None:  # noqa: ANN001
+    images = write_images(tmp_path / "cmdline", 2)
+    seen: dict[str, object] = {}
+
+    def watch_for_window() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if not windows:
+            QTimer.singleShot(20, watch_for_window)
+            return
+        window = windows[0]
+
+        def done(state: str) -> None:
+            seen["state"] = state
+            seen["rows"] = window.results_model.rowCount()
+            window.close()
+
+        window.scan_finished.connect(done)
+
+    QTimer.singleShot(0, watch_for_window)
+    code = app.main(
+        [str(images[0].parent), "--model-dir", str(tiny_model_dir), str(tmp_path / "missing.png")]
+    )
+    assert code == 0
+    assert seen == {"state": "finished", "rows": 2}
+    log_file = user_data_dir() / "logs" / "pneumo_desktop.log"
+    text = log_file.read_text(encoding="utf-8")
+    assert "Pneumo Desktop 0.1.0 starting" in text and "scan finished" in text
+    assert sys.excepthook is app._excepthook  # noqa: SLF001
+
+
+def test_no_stdout_in_a_windowed_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    app._ensure_std_streams()  # noqa: SLF001
+    assert sys.stdout is not None and sys.stderr is not None
+    sys.stdout.write("harmless")
+    sys.stdout.close()
+    sys.stderr.close()
+
+
+def test_unexpected_errors_go_to_the_log_not_the_screen(
+    caplog: pytest.LogCaptureFixture, monkeypatch
+) -> None:  # noqa: ANN001
+    shown: list[str] = []
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.exec", lambda self: shown.append(self.text()))
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        app._excepthook(*sys.exc_info())  # noqa: SLF001
+    assert "Traceback" in caplog.text and "boom" in caplog.text
+    assert shown == ["Pneumo Desktop hit an unexpected problem. Your results so far are saved."]
+
+
+def test_window_appears_fast(qtbot, tiny_model_dir) -> None:  # noqa: ANN001
+    t0 = time.perf_counter()
+    window = MainWindow(tiny_model_dir)
+    qtbot.addWidget(window)
+    window.show()
+    QApplication.processEvents()
+    shown = time.perf_counter() - t0
+    try:
+        assert shown < 2.0, f"the window took {shown:.2f} s to appear"
+        with qtbot.waitSignal(window.model_ready, timeout=120_000):
+            pass
+    finally:
+        window.close()
+
+
+def test_parser_version_and_paths() -> None:
+    args = app.build_parser().parse_args(["a.png", "folder", "--model-dir", "m"])
+    assert args.paths == ["a.png", "folder"] and args.model_dir == "m"
+    assert Path(__file__).exists()
