@@ -104,6 +104,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--model-dir", default=None)
     ap.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 5000])
+    ap.add_argument("--memory-model-dir", default=None,
+                    help="model for the memory runs (default: --model-dir); a tiny model keeps 5,000 files quick, "
+                    "and the pipeline's memory does not depend on the model")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -143,8 +146,9 @@ def main() -> None:
 
     for n in args.memory_sizes:
         cmd = [sys.executable, __file__, "--_memory-child", str(n)]
-        if args.model_dir:
-            cmd += ["--model-dir", args.model_dir]
+        mem_model = args.memory_model_dir or args.model_dir
+        if mem_model:
+            cmd += ["--model-dir", mem_model]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         m = json.loads(out)
         print(

@@ -60,7 +60,7 @@ DATASET_CREDIT = (
 def predict_with_features(model, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     import keras
 
-    feat_model = keras.Model(model.inputs, [model.output, model.get_layer(OOD_LAYER).output])
+    feat_model = keras.Model(model.inputs[0], [model.output, model.get_layer(OOD_LAYER).output])
     probs, feats = [], []
     for i in range(0, len(x), batch_size):
         p, f = feat_model(x[i : i + batch_size], training=False)

@@ -79,4 +79,4 @@ def as_float32(model):  # noqa: ANN001, ANN201
     finally:
         keras.config.set_dtype_policy(previous)
     clone.set_weights(model.get_weights())
-    return clone
+    return keras.Model(clone.inputs[0], clone.outputs[0], name=model.name)

@@ -26,7 +26,7 @@ def _gradient_model(predictor, layer_name: str):  # noqa: ANN001, ANN202
     if cached is not None and cached[0] == layer_name:
         return cached[1]
     model = predictor.model
-    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
+    grad_model = keras.Model(model.inputs[0], [model.get_layer(layer_name).output, model.output])
     _GRAD_MODELS[predictor] = (layer_name, grad_model)
     return grad_model
 

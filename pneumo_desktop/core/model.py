@@ -73,6 +73,9 @@ class Predictor:
             model = keras.models.load_model(self.card.model_path, compile=False)
         except Exception as exc:  # noqa: BLE001 - any failure to deserialise is a bad model file
             raise ModelError(f"The model file {self.card.model_path.name} cannot be loaded: {exc}") from exc
+        if len(model.inputs) == 1 and len(model.outputs) == 1:
+            # Same layers, single-tensor input structure: callers pass one array, not a list.
+            model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
         if precision == "bfloat16":
             model = _with_policy(model, "mixed_bfloat16")
             self.device_name += " bf16"
@@ -145,7 +148,7 @@ class Predictor:
 
         if self._feature_model is None:
             layer = self.model.get_layer(self.ood.layer)
-            self._feature_model = keras.Model(self.model.inputs, [self.model.output, layer.output])
+            self._feature_model = keras.Model(self.model.inputs[0], [self.model.output, layer.output])
         prob, feats = self._feature_model(batch, training=False)
         prob = keras.ops.convert_to_numpy(prob).astype(np.float64).reshape(-1)
         feats = keras.ops.convert_to_numpy(feats).astype(np.float64).reshape(len(batch), -1)
