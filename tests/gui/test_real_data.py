@@ -41,3 +41,23 @@ def test_real_xrays_scan_view_and_export(qtbot, window, chest_dir, tmp_path) -> 
     assert window.export_csv(out) == 4
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert [row["label"] for row in rows] == [r.label for r in results]
+
+
+def test_bundled_model_by_default(qtbot, make_window, chest_dir, dicom_dir) -> None:  # noqa: ANN001
+    """MainWindow() with no model_dir uses the bundled model: real scan, real labels, real heatmap."""
+    from pneumo_desktop.core.paths import default_model_dir
+
+    if not (default_model_dir() / "model_card.json").exists():
+        pytest.fail("the bundled model is missing from resources/model")
+    window = make_window(model_dir=None)
+    files = [sorted((chest_dir / "val" / "PNEUMONIA").glob("*.jpeg"))[0],
+             sorted((chest_dir / "val" / "NORMAL").glob("*.jpeg"))[0],
+             dicom_dir / "ct_mono2_16bit_explicit_le.dcm",
+             dicom_dir / "sr_comprehensive_no_pixel_data.dcm"]
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS * 3):
+        window.open_paths(files)
+    results = {r.name: r for r in window.results_model.results}
+    assert results[files[0].name].model_version.startswith("pneumo-vgg19")
+    assert results[files[0].name].label in (PNEUMONIA, NORMAL)
+    assert results["ct_mono2_16bit_explicit_le.dcm"].label == NEEDS_REVIEW
+    assert results["sr_comprehensive_no_pixel_data.dcm"].label == "Unreadable"
