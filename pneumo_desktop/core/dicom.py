@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from .errors import XRayLoadError
-from .images import MAX_PIXELS, XRay, check_dimensions
+from .images import MAX_PIXELS, XRay, check_dimensions, colourfulness
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,14 @@ def _load(path: str) -> XRay:
     _fill_missing_pixel_module(ds, notes)
 
     raw, photometric = _decode_first_frame(ds, tsyntax, frames)
+    colour = 0.0
+    if raw.ndim == 3 and raw.shape[-1] == 3:
+        from pydicom.pixels.processing import convert_color_space
+
+        rgb = raw
+        if photometric.startswith("YBR") and photometric not in ("YBR_ICT", "YBR_RCT"):
+            rgb = convert_color_space(raw, photometric, "RGB")
+        colour = colourfulness(rgb)
     pixels = _to_display(raw, ds, photometric, notes)
 
     bits = _int(ds, "BitsStored") or _int(ds, "BitsAllocated") or 8
@@ -208,6 +216,7 @@ def _load(path: str) -> XRay:
         transfer_syntax=tsyntax.name,
         frames=frames,
         is_projection_radiograph=is_projection_radiograph(modality, sop_name),
+        colourfulness=colour,
         notes=tuple(notes),
     )
 

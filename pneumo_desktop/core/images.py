@@ -47,6 +47,8 @@ class XRay:
     frames: int = 1
     #: False for CT, MR, ... that load fine but are not projection radiographs.
     is_projection_radiograph: bool = True
+    #: Mean chroma (max - min channel, 0..1) of a colour file; radiographs are gray (about 0).
+    colourfulness: float = 0.0
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -216,8 +218,10 @@ def _load_pil(path: str, fmt: str) -> XRay:
             img.load()
             img = ImageOps.exif_transpose(img) or img
             width, height = img.size  # as displayed, i.e. after the EXIF rotation
+            colour = colourfulness(np.asarray(img.convert("RGB"))) if img.mode not in GRAY_MODES else 0.0
             pixels = _pil_to_gray(img)
     return XRay(
+        colourfulness=colour,
         pixels=pixels,
         path=path,
         format=fmt,
@@ -227,6 +231,19 @@ def _load_pil(path: str, fmt: str) -> XRay:
         photometric=mode,
         modality=None,
     )
+
+
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Mean of (max - min) over the colour channels, scaled to [0, 1], on a subsample of pixels."""
+    if rgb.ndim != 3 or rgb.shape[-1] < 3:
+        return 0.0
+    step = max(1, min(rgb.shape[:2]) // 256)
+    sub = rgb[::step, ::step, :3].astype(np.float32)
+    top = 255.0 if rgb.dtype == np.uint8 else float(max(sub.max(initial=1.0), 1.0))
+    return float((sub.max(axis=-1) - sub.min(axis=-1)).mean() / top)
 
 
 def _bit_depth(img) -> int:  # noqa: ANN001 - PIL.Image.Image

@@ -23,6 +23,10 @@ from .images import XRay
 #: Shortest side (pixels) that the model can judge; downsized training images were >= 224 px, the model input is smaller.
 MIN_SIDE_FOR_MODEL = 100
 
+#: Mean chroma above which an image is a colour picture, not a radiograph (gray films stored as
+#: RGB, or JPEG colour noise, stay far below this).
+MAX_COLOURFULNESS = 0.04
+
 NON_CHEST_MODALITIES = {
     "CT": "a CT scan",
     "MR": "an MRI scan",
@@ -68,6 +72,8 @@ def check_xray(xray: XRay) -> QualityIssue | None:
     view = (xray.view_position or "").upper().strip()
     if view in LATERAL_VIEWS:
         return QualityIssue("lateral_view", "Lateral view: the model only judges frontal (AP/PA) chest films.")
+    if xray.colourfulness > MAX_COLOURFULNESS:
+        return QualityIssue("colour", "Not an X-ray: this is a colour image (radiographs are grayscale).")
     if min(xray.width, xray.height) < MIN_SIDE_FOR_MODEL:
         return QualityIssue(
             "too_small",
