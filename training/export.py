@@ -183,6 +183,9 @@ def export(
             "val_files_sha256": D.file_list_hash(val_items),
             "epochs": epochs,
             "training_seconds": round(total_training_seconds(run)),
+            "continued_from": init_from_summary(config),
+            "total_training_seconds": round(total_training_seconds(run))
+            + ((init_from_summary(config) or {}).get("training_seconds") or 0),
             "hardware": config["hardware"],
             "backend": config["backend"],
             "keras_version": config["keras_version"],
@@ -208,6 +211,26 @@ def export(
              model_path, card["sha256"][:12], m_val["roc_auc"], m_val["sensitivity"], m_val["specificity"],
              threshold)
     return card
+
+
+def init_from_summary(config: dict) -> dict | None:
+    """Size, epochs and time of the run a progressive-resize run started from (None if none)."""
+    if not config.get("init_from"):
+        return None
+    previous = Path(config["init_from"]).parent
+    summary: dict = {"run": previous.name, "checkpoint": Path(config["init_from"]).name}
+    try:
+        prev_config = json.loads((previous / "config.json").read_text())
+        summary["input_size"] = prev_config["size"]
+        summary["dtype_policy"] = prev_config["dtype_policy"]
+    except (OSError, ValueError, KeyError):
+        pass
+    timing = previous / "timing.json"
+    if timing.exists():
+        data = json.loads(timing.read_text())
+        summary["epochs"] = data.get("epochs")
+        summary["training_seconds"] = round(data.get("seconds", 0.0))
+    return summary
 
 
 def _weights_description(weights: str) -> str:
