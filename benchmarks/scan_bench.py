@@ -75,15 +75,16 @@ def memory_child(n: int, model_dir: str | None) -> None:
     from pneumo_desktop.core.store import ResultsStore
 
     files = real_images(min(n, 5000))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as db_dir:
         for i in range(n):
             src = files[i % len(files)]
             os.symlink(src, Path(tmp) / f"{i:06d}_{src.name}")
         predictor = Predictor(model_dir, device="cpu")
+        predictor.predict_batch(np.zeros((16, predictor.spec.size, predictor.spec.size, 3), np.float32))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
         count = 0
-        for batch, _ in Scanner(predictor, store=ResultsStore(Path(tmp) / "r.sqlite3")).scan([tmp]):
+        for batch, _ in Scanner(predictor, store=ResultsStore(Path(db_dir) / "r.sqlite3")).scan([tmp]):
             count += len(batch)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
