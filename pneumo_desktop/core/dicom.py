@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from .errors import XRayLoadError
-from .images import MAX_PIXELS, XRay, check_dimensions, colourfulness
+from .images import MAX_PIXELS, XRay, check_dimensions, colourfulness, load_error_from_os
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +146,12 @@ def _load(path: str) -> XRay:
 
     try:
         ds = dcmread(path, force=True)
-    except PermissionError as exc:
-        raise XRayLoadError("Permission denied: the file cannot be read.", code="permission") from exc
-    except IsADirectoryError as exc:
-        raise XRayLoadError("This is a folder, not a file.", code="not_a_file") from exc
-    except FileNotFoundError as exc:
-        raise XRayLoadError("File not found.", code="missing") from exc
     except (InvalidDicomError, EOFError) as exc:
         raise XRayLoadError("The DICOM file is damaged and cannot be read.", code="corrupt") from exc
     except MemoryError as exc:
         raise XRayLoadError("The image is too large to open.", code="too_large") from exc
     except OSError as exc:
-        raise XRayLoadError(f"The file cannot be read ({exc.strerror or exc}).", code="io") from exc
+        raise load_error_from_os(exc) from exc
     except Exception as exc:  # noqa: BLE001 - the parser raises many types on garbage
         log.debug("dcmread failed for %s", os.path.basename(path), exc_info=True)
         raise XRayLoadError("The DICOM file is damaged and cannot be read.", code="corrupt") from exc

@@ -124,14 +124,8 @@ def load_xray(path: str | os.PathLike[str]) -> XRay:
         with open(path, "rb") as fh:
             head = fh.read(132)
             size = os.fstat(fh.fileno()).st_size
-    except PermissionError as exc:
-        raise XRayLoadError("Permission denied: the file cannot be read.", code="permission") from exc
-    except IsADirectoryError as exc:
-        raise XRayLoadError("This is a folder, not a file.", code="not_a_file") from exc
-    except FileNotFoundError as exc:
-        raise XRayLoadError("File not found.", code="missing") from exc
     except OSError as exc:
-        raise XRayLoadError(f"The file cannot be read ({exc.strerror or exc}).", code="io") from exc
+        raise load_error_from_os(exc) from exc
 
     if size == 0:
         raise XRayLoadError("The file is empty (0 bytes).", code="empty")
@@ -161,6 +155,17 @@ def load_xray(path: str | os.PathLike[str]) -> XRay:
         ) from exc
     _check_pixels(xray.pixels)
     return xray
+
+
+def load_error_from_os(exc: OSError) -> XRayLoadError:
+    """The human error for a file that the operating system would not let us read."""
+    if isinstance(exc, PermissionError):
+        return XRayLoadError("Permission denied: the file cannot be read.", code="permission")
+    if isinstance(exc, IsADirectoryError):
+        return XRayLoadError("This is a folder, not a file.", code="not_a_file")
+    if isinstance(exc, FileNotFoundError):
+        return XRayLoadError("File not found.", code="missing")
+    return XRayLoadError(f"The file cannot be read ({exc.strerror or exc}).", code="io")
 
 
 def _looks_like_text(head: bytes) -> bool:

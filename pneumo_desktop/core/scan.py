@@ -8,7 +8,6 @@ the results store before it is yielded.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import quality
+from .card import sha256_file
 from .errors import XRayLoadError
 from .images import XRay, iter_image_files, load_xray
 from .preprocess import preprocess
@@ -54,14 +54,6 @@ class _Prepared:
     xray: XRay | None = None
     issue: quality.QualityIssue | None = None
     seconds: float = 0.0
-
-
-def hash_file(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Scanner:
@@ -146,7 +138,7 @@ class Scanner:
         t0 = time.perf_counter()
         prep = _Prepared(path)
         try:
-            prep.content_hash = hash_file(path)
+            prep.content_hash = sha256_file(path)
         except OSError:
             pass  # load_xray below gives the human reason
         if self.use_cache and prep.content_hash:
