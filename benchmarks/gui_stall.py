@@ -93,17 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from pneumo_desktop.gui import MainWindow
+    from pneumo_desktop.gui.headless import wait_for_signal
 
     def wait(signal, timeout_ms: int = 600_000) -> tuple:  # noqa: ANN001
-        loop, got = QEventLoop(), []
-        slot = lambda *a: (got.append(a), loop.quit())  # noqa: E731
-        signal.connect(slot)
-        QTimer.singleShot(timeout_ms, loop.quit)
-        loop.exec()
-        signal.disconnect(slot)
-        if not got:
-            raise SystemExit(f"timed out waiting for {signal}")
-        return got[0]
+        return wait_for_signal(signal, timeout_ms)
 
     probe = StallProbe()
     window = MainWindow(args.model_dir, batch_size=args.batch_size)
