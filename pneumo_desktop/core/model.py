@@ -42,7 +42,7 @@ class Prediction:
     ood_score: float | None = None  # distance to the training distribution (None when unavailable)
 
 
-def _configure_backend_threads() -> None:
+def _quiet_backend_logs() -> None:
     # Keep TensorFlow's C++ chatter out of the terminal / windowed app.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -65,7 +65,7 @@ class Predictor:
         self.card = ModelCard.load(model_dir or default_model_dir())
         if verify:
             self.card.verify()
-        _configure_backend_threads()
+        _quiet_backend_logs()
         self.device_name = _select_device(device)
         try:
             import keras

@@ -111,13 +111,17 @@ def test_folder_scan_is_recursive_and_unreadable_files_get_rows(qtbot, window, t
     assert window.settings.recent_folders()[0] == str(folder)
 
 
-def test_cancel_mid_scan_with_escape(qtbot, window, tmp_path) -> None:  # noqa: ANN001
-    files = write_images(tmp_path / "many", 40)
+def _start_held_scan(qtbot, window, files) -> threading.Event:  # noqa: ANN001
+    """Start a scan and hold the model thread after its first batch until the returned gate is set."""
     gate = threading.Event()
-    # Hold the model thread after its first batch until the GUI has pressed Esc.
     window.service.worker.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
     window.open_paths(files)
     qtbot.waitUntil(lambda: window.results_model.rowCount() > 0, timeout=SCAN_TIMEOUT_MS)
+    return gate
+
+
+def test_cancel_mid_scan_with_escape(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
     assert window.is_scanning and window.progress_row.isVisible()
     assert window.progress_bar.maximum() == 40
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
@@ -136,11 +140,7 @@ def test_cancel_mid_scan_with_escape(qtbot, window, tmp_path) -> None:  # noqa: 
 
 
 def test_cancel_button(qtbot, window, tmp_path) -> None:  # noqa: ANN001
-    files = write_images(tmp_path / "many", 24)
-    gate = threading.Event()
-    window.service.worker.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
-    window.open_paths(files)
-    qtbot.waitUntil(lambda: window.results_model.rowCount() > 0, timeout=SCAN_TIMEOUT_MS)
+    gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 24))
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
         gate.set()
