@@ -23,7 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--dropout", type=float, default=0.3)
     t.add_argument("--tune-frac", type=float, default=0.10,
                    help="share of train (whole patients) held out for early stopping and calibration")
-    t.add_argument("--patience", type=int, default=3)
+    t.add_argument("--patience", type=int, default=3, help="early stopping: epochs without a better tune AUC")
+    t.add_argument("--lr-patience", type=int, default=1,
+                   help="epochs without a better tune AUC before the learning rate is cut to 0.3x")
+    t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop after the epoch that crosses this wall-clock budget (a lent GPU's time)")
+    t.add_argument("--last-every", type=int, default=1, metavar="N",
+                   help="write last.keras (for --resume) every N epochs")
+    t.add_argument("--workers", type=int, default=2, help="threads that decode and augment batches")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--mixed-precision", default="auto", choices=["auto", "bf16", "fp16", "off"])
     t.add_argument("--seed", type=int, default=0)
@@ -45,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--out", required=True, help="model folder to write, e.g. resources/model")
     x.add_argument("--target-sensitivity", type=float, default=0.95)
     x.add_argument("--version", default=None)
+    x.add_argument("--data", default=None,
+                   help="data folder, when the run was trained elsewhere (file lists are checked)")
 
     q = sub.add_parser("quality", help="measure the quality gate (rejection rates) and store them in the card")
     q.add_argument("--model", required=True)
@@ -62,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             data=args.data, out=args.out, size=args.size, weights=args.weights, epochs=args.epochs,
             fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, lr=args.lr,
             dropout=args.dropout, tune_frac=args.tune_frac, patience=args.patience,
+            lr_patience=args.lr_patience, time_budget_s=args.time_budget, workers=args.workers,
+            last_every=args.last_every,
             augment=not args.no_augment, mixed_precision=args.mixed_precision, seed=args.seed,
             limit_per_class=args.limit_per_class, init_from=args.init_from,
         )
@@ -87,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "export":
         from .export import export
 
-        export(args.run, args.out, target_sensitivity=args.target_sensitivity, version=args.version)
+        export(args.run, args.out, target_sensitivity=args.target_sensitivity, version=args.version,
+               data=args.data)
         return 0
     return 2
 

@@ -75,8 +75,13 @@ def export(
     target_sensitivity: float = 0.95,
     version: str | None = None,
     checkpoint: str = "best.keras",
+    data: str | Path | None = None,
 ) -> dict:
-    """Write ``out_dir`` (model file, card, OOD reference, evaluation plots); returns the card."""
+    """Write ``out_dir`` (model file, card, OOD reference, evaluation plots); returns the card.
+
+    ``data`` overrides the run's data folder when the run was trained elsewhere (a lent GPU
+    machine); the split file lists are checked against the run's hashes either way.
+    """
     import keras
 
     from .evaluate import evaluate_arrays
@@ -85,6 +90,8 @@ def export(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = json.loads((run / "config.json").read_text())
+    if data is not None:
+        config["data"] = str(data)
     spec = PreprocessSpec.from_dict(config["preprocessing"])
 
     keras.config.set_dtype_policy("float32")
@@ -93,7 +100,10 @@ def export(
     # Rebuild exactly the training run's splits, and check that the files are the same ones.
     all_train = D.list_split(config["data"], "train", config.get("limit_per_class"))
     train_items, tune_items = D.carve_tune_split(all_train, config["tune_frac"], seed=config["seed"])
-    if D.file_list_hash(tune_items) != config["tune_files_sha256"]:
+    if (
+        D.file_list_hash(tune_items) != config["tune_files_sha256"]
+        or D.file_list_hash(train_items) != config["train_files_sha256"]
+    ):
         raise RuntimeError("the tune split differs from the training run's; was the data changed?")
     val_items = D.list_split(config["data"], "val", config.get("limit_per_class"))
 
@@ -194,8 +204,8 @@ def export(
             "batch_size": config["batch_size"],
             "learning_rate": config["lr"],
             "seed": config["seed"],
-            "command": f"python -m training train --data {Path(config['data']).name} --size {spec.size} "
-            f"--weights {config['weights']} --epochs {config['epochs']}",
+            "command": _train_command(config, spec.size),
+            "notes": config.get("notes"),
         },
         "metrics": {
             "val": _round(m_val),
@@ -211,6 +221,26 @@ def export(
              model_path, card["sha256"][:12], m_val["roc_auc"], m_val["sensitivity"], m_val["specificity"],
              threshold)
     return card
+
+
+def _train_command(config: dict, size: int) -> str:
+    """The ``python -m training train`` options of the run, as far as they differ from defaults."""
+    cmd = (
+        f"python -m training train --data {Path(config['data']).name} --size {size} "
+        f"--weights {config['weights']} --epochs {config['epochs']}"
+    )
+    for key, flag, default in (
+        ("patience", "--patience", 3),
+        ("lr_patience", "--lr-patience", 1),
+        ("time_budget_s", "--time-budget", None),
+        ("batch_size", "--batch-size", 32),
+        ("lr", "--lr", 1e-4),
+    ):
+        if config.get(key, default) != default:
+            cmd += f" {flag} {config[key]:g}"
+    if config.get("dtype_policy", "float32") != "float32":
+        cmd += f" (dtype policy {config['dtype_policy']}, {config.get('backend', '?')} backend)"
+    return cmd
 
 
 def init_from_summary(config: dict) -> dict | None:

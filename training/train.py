@@ -35,7 +35,10 @@ class TrainConfig:
     fine_tune_lr: float = 1e-5
     dropout: float = 0.3
     tune_frac: float = 0.10
-    patience: int = 3
+    patience: int = 3  # epochs without a better tune AUC before early stopping
+    lr_patience: int = 1  # epochs without a better tune AUC before the learning rate drops
+    time_budget_s: float | None = None  # stop after the epoch that crosses this wall-clock budget
+    last_every: int = 1  # write last.keras (for --resume) every N epochs; fast GPU epochs use more
     augment: bool = True
     mixed_precision: str = "auto"  # auto | bf16 | fp16 | off
     seed: int = 0
@@ -86,8 +89,20 @@ def choose_policy(mode: str) -> str:
     return "mixed_bfloat16" if cpu_has_bf16() else "float32"
 
 
+def gpu_name() -> str:
+    """The first GPU's name as the backend reports it ("GPU" when it has no name to give)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        kinds = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+        return kinds[0] if kinds else "GPU"
+    return "GPU"
+
+
 def hardware_summary() -> str:
-    gpu = "GPU" if gpu_available() else "no GPU"
+    gpu = gpu_name() if gpu_available() else "no GPU"
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gpu}, {platform.system()}"
 
 
@@ -180,13 +195,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     verbose = 1 if sys.stdout.isatty() else 2
     callbacks = [
-        keras.callbacks.ModelCheckpoint(str(last)),
+        _every_n_epochs(keras.callbacks.ModelCheckpoint(str(last)), cfg.last_every),
         keras.callbacks.ModelCheckpoint(str(best), monitor="val_auc", mode="max", save_best_only=True),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=cfg.patience),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3, patience=1, min_lr=1e-6),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_auc", mode="max", factor=0.3, patience=cfg.lr_patience, min_lr=1e-6
+        ),
         _Timer(out / "timing.json"),
     ]
+    if cfg.time_budget_s:
+        callbacks.append(_TimeBudget(cfg.time_budget_s))
     if verbose != 1:
         callbacks.append(_LogProgress(cfg.batch_size))
     t0 = time.time()
@@ -261,6 +280,41 @@ class _LogProgress(_timer_base()):  # type: ignore[misc]
         if (batch + 1) % 20 == 0:
             rate = (batch + 1) * self.batch_size / (time.time() - self.t0)
             log.info("batch %d: %.2f images/s, loss %.4f", batch + 1, rate, (logs or {}).get("loss", float("nan")))
+
+
+def _every_n_epochs(callback, n: int):  # noqa: ANN001, ANN202
+    """Let ``callback`` act only at the end of every ``n``-th epoch."""
+    if n <= 1:
+        return callback
+    inner = callback.on_epoch_end
+
+    def on_epoch_end(epoch, logs=None):  # noqa: ANN001, ANN202
+        if (epoch + 1) % n == 0:
+            inner(epoch, logs)
+
+    callback.on_epoch_end = on_epoch_end
+    return callback
+
+
+class _TimeBudget(_timer_base()):  # type: ignore[misc]
+    """Stops training after the epoch that crosses a wall-clock budget (e.g. a lent GPU's time).
+
+    Checked at epoch ends only, so every finished epoch is checkpointed as usual.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.start = time.time()
+
+    def on_train_begin(self, logs=None) -> None:  # noqa: ANN001
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
+        elapsed = time.time() - self.start
+        if elapsed >= self.seconds:
+            log.info("time budget of %.0f s used (%.0f s): stopping after epoch %d", self.seconds, elapsed, epoch + 1)
+            self.model.stop_training = True
 
 
 class _Timer(_timer_base()):  # type: ignore[misc]
