@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,8 @@ def real_images(n: int) -> list[Path]:
             folder = shared() / "data" / sub / cls
             if folder.is_dir():
                 files.extend(sorted(folder.iterdir()))
-    # Interleave classes deterministically.
-    files.sort(key=lambda p: (hash(p.name) % 1000, p.name))
+    # Interleave classes deterministically (crc32, not hash(): str hashes change between runs).
+    files.sort(key=lambda p: (zlib.crc32(p.name.encode()) % 1000, p.name))
     if len(files) < n:
         raise SystemExit(f"only {len(files)} images under {shared()}")
     return files[:n]
@@ -66,6 +67,20 @@ def scanner(predictor, files: list[Path], batch: int) -> tuple[float, list[float
     t0 = time.perf_counter()
     results = Scanner(predictor, store=None, batch_size=batch).scan_all(files)
     return time.perf_counter() - t0, [r.probability for r in results]
+
+
+def parity(p32, pbf, split: str, batch: int) -> None:  # noqa: ANN001
+    """bfloat16 against float32 on every image of a split: labels and probability differences."""
+    folder = shared() / "data" / "chest_xray_224sq" / split
+    files = sorted(p for cls in ("NORMAL", "PNEUMONIA") for p in (folder / cls).iterdir())
+    a = np.array(scanner(p32, files, batch)[1])
+    b = np.array(scanner(pbf, files, batch)[1])
+    thr = p32.card.threshold
+    same = int(np.sum((a >= thr) == (b >= thr)))
+    print(
+        f"    bfloat16 vs float32 on all {len(files)} {split} images: max |dp| = {np.max(np.abs(a - b)):.4f}, "
+        f"labels identical {same}/{len(a)}"
+    )
 
 
 def memory_child(n: int, model_dir: str | None) -> None:
@@ -109,6 +124,8 @@ def main() -> None:
                     help="model for the memory runs (default: --model-dir); a tiny model keeps 5,000 files quick, "
                     "and the pipeline's memory does not depend on the model")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--parity-split", default=None, metavar="SPLIT",
+                    help="also compare bfloat16 with float32 on every image of this split (e.g. val)")
     ap.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._memory_child is not None:
@@ -144,6 +161,8 @@ def main() -> None:
             f"labels identical {same}/{len(a)}"
         )
         print(f"    naive vs Scanner float32 max |dp| = {np.max(np.abs(np.array(probs_naive) - a)):.2e}")
+        if args.parity_split:
+            parity(p32, pbf, args.parity_split, args.batch)
 
     for n in args.memory_sizes:
         cmd = [sys.executable, __file__, "--_memory-child", str(n)]

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--run", required=True, help="run folder written by train")
     x.add_argument("--out", required=True, help="model folder to write, e.g. resources/model")
     x.add_argument("--target-sensitivity", type=float, default=0.95)
+    x.add_argument("--sensitivity-confidence", type=float, default=0.95,
+                   help="choose the threshold so that the target sensitivity holds with this one-sided "
+                   "confidence on the tune split (Wilson bound); 0 = just meet the target on the tune split")
     x.add_argument("--version", default=None)
     x.add_argument("--data", default=None,
                    help="data folder, when the run was trained elsewhere (file lists are checked)")
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         from .export import export
 
         export(args.run, args.out, target_sensitivity=args.target_sensitivity, version=args.version,
+               sensitivity_confidence=args.sensitivity_confidence or None,
                data=args.data)
         return 0
     return 2

@@ -73,6 +73,7 @@ def export(
     run_dir: str | Path,
     out_dir: str | Path,
     target_sensitivity: float = 0.95,
+    sensitivity_confidence: float | None = 0.95,
     version: str | None = None,
     checkpoint: str = "best.keras",
     data: str | Path | None = None,
@@ -121,7 +122,7 @@ def export(
     temperature = float(fit_temperature(y_tune, raw_tune))
     p_tune = apply_temperature(raw_tune, temperature)
     p_val = apply_temperature(raw_val, temperature)
-    threshold = float(threshold_for_sensitivity(y_tune, p_tune, target_sensitivity))
+    threshold = float(threshold_for_sensitivity(y_tune, p_tune, target_sensitivity, sensitivity_confidence))
 
     # Out-of-distribution reference: features of the training images; threshold on tune.
     ood = OODReference.fit(f_train, OOD_LAYER)
@@ -165,8 +166,7 @@ def export(
         "gradcam_layer": GRADCAM_LAYER,
         "temperature": temperature,
         "threshold": threshold,
-        "threshold_rule": f"largest threshold with sensitivity >= {target_sensitivity} on the tune split "
-        "(calibrated probability)",
+        "threshold_rule": _threshold_rule(target_sensitivity, sensitivity_confidence),
         "calibration": {
             "method": "temperature scaling (Guo et al. 2017) fitted on the tune split",
             "ece_val_before": float(ece(y_val, raw_val)),
@@ -221,6 +221,16 @@ def export(
              model_path, card["sha256"][:12], m_val["roc_auc"], m_val["sensitivity"], m_val["specificity"],
              threshold)
     return card
+
+
+def _threshold_rule(target: float, confidence: float | None) -> str:
+    if confidence is None:
+        return f"largest threshold with sensitivity >= {target} on the tune split (calibrated probability)"
+    return (
+        f"largest threshold whose one-sided {confidence:.0%} Wilson lower confidence bound of the tune-split "
+        f"sensitivity is >= {target} (calibrated probability): a margin for the tune split's size, so that "
+        "the target holds on new films, not only on the films it was fitted on"
+    )
 
 
 def _train_command(config: dict, size: int) -> str:

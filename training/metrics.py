@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -341,7 +342,22 @@ def fit_temperature(y_true: Any, y_prob: Any, t_min: float = T_MIN, t_max: float
 # Operating point
 
 
-def threshold_for_sensitivity(y_true: Any, y_prob: Any, target: float = 0.95) -> float:
+def wilson_lower_bound(successes: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided Wilson score lower confidence bound of a proportion ``successes / n``."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    if not 0.5 <= confidence < 1.0:
+        raise ValueError("confidence must be in [0.5, 1)")
+    z = NormalDist().inv_cdf(confidence)
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / (1 + z * z / n))
+
+
+def threshold_for_sensitivity(
+    y_true: Any, y_prob: Any, target: float = 0.95, confidence: float | None = None
+) -> float:
     """The largest threshold ``t`` with sensitivity (``prob >= t``) at least ``target``.
 
     With the positives' probabilities sorted in decreasing order ``s_1 >= s_2 >= ...``, and ``k``
@@ -352,6 +368,12 @@ def threshold_for_sensitivity(y_true: Any, y_prob: Any, target: float = 0.95) ->
 
     The threshold is an actual score, so recomputing the same probabilities gives the same
     decisions; negatives tied with ``s_k`` are flagged too (their tie cannot be separated).
+    With ``confidence`` (e.g. 0.95), ``k`` is instead the smallest count whose one-sided Wilson
+    lower confidence bound of ``k / n_pos`` reaches ``target``: the sensitivity is at least the
+    target with that confidence, not just on the sample at hand (a small fitting split puts a
+    threshold that only just meets the target on the sample below it on new data about half of the
+    time). When even ``k = n_pos`` cannot reach the bound, every positive is flagged.
+
     Raises ``ValueError`` when there are no positives or ``target`` is not in (0, 1].
     """
     if not 0.0 < target <= 1.0:
@@ -366,4 +388,7 @@ def threshold_for_sensitivity(y_true: Any, y_prob: Any, target: float = 0.95) ->
         k -= 1
     while k < n_pos and k / n_pos < target:
         k += 1
+    if confidence is not None:
+        while k < n_pos and wilson_lower_bound(k, n_pos, confidence) < target:
+            k += 1
     return float(pos[k - 1])

@@ -183,8 +183,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             loss="binary_crossentropy",
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="acc")],
         )
-        if history_csv.exists():
-            history_csv.unlink()
+        # A fresh run in a reused folder starts a fresh history and training clock.
+        for stale in (history_csv, out / "timing.json"):
+            if stale.exists():
+                stale.unlink()
 
     train_seq = D.make_sequence(
         d["x_train"], d["y_train"], spec, cfg.batch_size, cfg.seed,
@@ -204,7 +206,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         ),
         _Timer(out / "timing.json"),
     ]
-    if cfg.time_budget_s:
+    if cfg.time_budget_s is not None:
         callbacks.append(_TimeBudget(cfg.time_budget_s))
     if verbose != 1:
         callbacks.append(_LogProgress(cfg.batch_size))

@@ -293,3 +293,24 @@ def test_threshold_for_sensitivity_property(rows, target):
     above = np.nextafter(t, np.inf)
     assert metrics.binary_metrics(y, p, above)["sensitivity"] < target
     assert t in p[y == 1]
+
+
+def test_wilson_lower_bound_hand_case():
+    # p = 0.95, n = 100, z = 1.6449 (one-sided 95%):
+    # (0.95 + z^2/200 - z * sqrt(0.95 * 0.05 / 100 + z^2 / 40000)) / (1 + z^2 / 100) = 0.90084
+    assert metrics.wilson_lower_bound(95, 100, 0.95) == pytest.approx(0.90084, abs=1e-5)
+    assert metrics.wilson_lower_bound(0, 10) == 0.0
+    assert metrics.wilson_lower_bound(10, 10) < 1.0  # a perfect sample still leaves doubt
+    with pytest.raises(ValueError):
+        metrics.wilson_lower_bound(1, 0)
+
+
+def test_threshold_for_sensitivity_with_confidence_hand_case():
+    scores = np.round(1.0 - 0.01 * np.arange(100), 2)  # 100 positives: 1.00, 0.99, ..., 0.01
+    y = np.ones(100, dtype=int)
+    # On the sample: 90 of 100 flagged is enough, so the 90th score.
+    assert metrics.threshold_for_sensitivity(y, scores, 0.9) == pytest.approx(0.11)
+    # With 95% confidence: the Wilson bound of 94/100 is 0.8882 < 0.9 and of 95/100 is 0.9008.
+    assert metrics.threshold_for_sensitivity(y, scores, 0.9, confidence=0.95) == pytest.approx(0.06)
+    # A target the bound can never reach flags every positive.
+    assert metrics.threshold_for_sensitivity(y, scores, 0.99, confidence=0.95) == pytest.approx(0.01)
