@@ -35,11 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 APP = "PneumoDesktop"
 
 
-def folder_size(path: Path) -> int:
+def folder_size(path: Path, follow_symlinks: bool = False) -> int:
+    """Bytes in a folder; a bundle's symbolic links count as links, a source folder's as their targets."""
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
-            total += os.lstat(os.path.join(root, f)).st_size
+            total += os.stat(os.path.join(root, f), follow_symlinks=follow_symlinks).st_size
     return total
 
 
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     spec_dir, spec_build_s = build_spec(args.rebuild)
     plain_dir, plain_build_s = build_plain(args.plain_dir, model_dir, args.rebuild)
     spec_size, plain_size = folder_size(spec_dir), folder_size(plain_dir)
-    model_size = folder_size(model_dir)
+    model_size = folder_size(model_dir, follow_symlinks=True)  # the bundles hold copies of linked files
     result: dict[str, object] = {
         "platform": sys.platform,
         "model": str(model_dir),
