@@ -20,50 +20,80 @@ _GRAD_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _gradient_model(predictor, layer_name: str):  # noqa: ANN001, ANN202
+    """(grad_model, conv_and_grads) for the predictor's model, built once and cached.
+
+    The class score is the logit of the pneumonia probability. When the model ends in a sigmoid
+    ``Dense`` unit (ours does), the logit is computed from that layer's input and weights, not from
+    the probability: a confident model's probability rounds to exactly 1.0 in float32, and the
+    gradient through a saturated sigmoid is zero, which would give an empty heatmap.
+    """
     import keras
 
     cached = _GRAD_MODELS.get(predictor)
     if cached is not None and cached[0] == layer_name:
-        return cached[1]
+        return cached[1], cached[2]
     model = predictor.model
-    grad_model = keras.Model(model.inputs[0], [model.get_layer(layer_name).output, model.output])
-    _GRAD_MODELS[predictor] = (layer_name, grad_model)
-    return grad_model
+    conv = model.get_layer(layer_name).output
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "sigmoid":
+        grad_model = keras.Model(model.inputs[0], [conv, last.input])
+
+        def score(features):  # noqa: ANN001, ANN202
+            logits = keras.ops.matmul(keras.ops.cast(features, "float32"), last.kernel) + last.bias
+            return keras.ops.sum(logits)
+    else:
+        grad_model = keras.Model(model.inputs[0], [conv, model.output])
+        score = _score_from_probability
+    fn = _conv_and_grads_fn(grad_model, score)
+    _GRAD_MODELS[predictor] = (layer_name, grad_model, fn)
+    return grad_model, fn
 
 
-def _score(prob):  # noqa: ANN001, ANN202
-    """The class score: the logit of the pneumonia probability (no sigmoid saturation)."""
+def _score_from_probability(prob):  # noqa: ANN001, ANN202
+    """The logit of a probability output (zero gradient where the probability saturates)."""
     import keras
 
     p = keras.ops.clip(keras.ops.cast(prob, "float32"), 1e-6, 1 - 1e-6)
     return keras.ops.sum(keras.ops.log(p) - keras.ops.log(1 - p))
 
 
-def _conv_and_grads(grad_model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def _conv_and_grads_fn(grad_model, score):  # noqa: ANN001, ANN202
+    """x -> (conv activations, d score / d activations) as numpy arrays.
+
+    On TensorFlow the gradient is taken inside a ``tf.function``: for one image it is several
+    times faster than eager mode (148 vs 834 ms at 160 px on the 2-core dev machine), because the
+    eager tape pays Python overhead for every operation of the forward pass.
+    """
     import keras
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        xt = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            conv, prob = grad_model(xt, training=False)
-            tape.watch(conv)
-            score = _score(prob)
-        grads = tape.gradient(score, conv)
-        return conv.numpy(), grads.numpy()
+        @tf.function(reduce_retracing=True)
+        def graph(xt):  # noqa: ANN001, ANN202
+            with tf.GradientTape() as tape:
+                conv, out = grad_model(xt, training=False)
+                tape.watch(conv)
+                value = score(out)
+            return conv, tape.gradient(value, conv)
+
+        def tf_fn(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            conv, grads = graph(tf.convert_to_tensor(x))
+            return conv.numpy(), grads.numpy()
+
+        return tf_fn
     if backend == "jax":
         import jax
 
-        conv, _ = grad_model(x, training=False)
         head = _head_after(grad_model)
 
-        def f(c):  # noqa: ANN001, ANN202
-            return _score(head(c))
+        def jax_fn(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            conv, _ = grad_model(x, training=False)
+            grads = jax.grad(lambda c: score(head(c)))(conv)
+            return np.asarray(conv), np.asarray(grads)
 
-        grads = jax.grad(f)(conv)
-        return np.asarray(conv), np.asarray(grads)
+        return jax_fn
     raise NotImplementedError(f"Grad-CAM is not implemented for the {backend} backend")
 
 
@@ -86,10 +116,10 @@ def gradcam(predictor, xray: XRay | np.ndarray, layer: str | None = None) -> np.
     from PIL import Image
 
     layer_name = layer or predictor.card.gradcam_layer
-    grad_model = _gradient_model(predictor, layer_name)
+    _, conv_and_grads = _gradient_model(predictor, layer_name)
     pixels = xray.pixels if isinstance(xray, XRay) else xray
     x = preprocess(pixels, predictor.spec)[None].astype(np.float32)
-    conv, grads = _conv_and_grads(grad_model, x)
+    conv, grads = conv_and_grads(x)
     weights = grads[0].mean(axis=(0, 1))  # one weight per channel
     cam = np.maximum((conv[0] * weights).sum(axis=-1), 0.0)
     top = float(cam.max())
