@@ -99,7 +99,14 @@ def label_icon(label: str, size: int = 16) -> QIcon:
 
 
 def format_probability(p: float | None) -> str:
-    return "–" if p is None else f"{p * 100:.1f} %"
+    """One decimal percent; never "100.0 %" or "0.0 %", which would claim a certainty no model has."""
+    if p is None:
+        return "–"
+    if p >= 0.9995:
+        return "> 99.9 %"
+    if p < 0.0005:
+        return "< 0.1 %"
+    return f"{p * 100:.1f} %"
 
 
 class ResultsTableModel(QAbstractTableModel):

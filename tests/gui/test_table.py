@@ -25,6 +25,7 @@ from pneumo_desktop.gui.table import (
     RESULT_ROLE,
     ResultsFilterProxy,
     ResultsTableModel,
+    format_probability,
     label_icon,
 )
 
@@ -123,3 +124,13 @@ def test_cells_show_text_and_icon() -> None:
     assert model.headerData(PROBABILITY, Qt.Orientation.Horizontal) == "Probability"
     for label in LABELS:
         assert not label_icon(label).isNull()
+
+
+def test_probability_text_never_claims_certainty():
+    assert format_probability(None) == "–"
+    assert format_probability(0.5) == "50.0 %"
+    assert format_probability(0.9994) == "99.9 %"
+    assert format_probability(0.9995) == "> 99.9 %"
+    assert format_probability(1.0) == "> 99.9 %"
+    assert format_probability(0.0005) == "0.1 %"
+    assert format_probability(0.0) == "< 0.1 %"
