@@ -156,7 +156,6 @@ class Predictor:
         feats = keras.ops.convert_to_numpy(feats).astype(np.float64).reshape(len(batch), -1)
         return prob, feats
 
-
     def warm_up(self) -> None:
         """Trace the graph and load the OOD reference now, in the thread that loads the model.
 
