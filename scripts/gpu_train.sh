@@ -5,7 +5,9 @@
 #   bash scripts/gpu_train.sh DATA_DIR OUT_DIR SIZE TIME_BUDGET_S [extra train args...]
 #
 # Needs the keras, namex and optree wheels in .whl/ (the machine has JAX but no Keras) and the
-# training split copied into the checkout (the machine cannot see ../shared).
+# training split copied into .devdata/ (git-ignored; the machine cannot see ../shared), e.g.
+#   mkdir -p .devdata/chest_xray_224sq && cp -r ../shared/data/chest_xray_224sq/train .devdata/chest_xray_224sq/
+# and both named in the call's carry list.
 set -uo pipefail
 data=$1 out=$2 size=$3 budget=$4
 shift 4
