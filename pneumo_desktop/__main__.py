@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,12 +47,14 @@ def _log_file(mode: str) -> Path:
 def ensure_output_streams(mode: str) -> Path | None:
     """Give a command-line mode somewhere to print when the process has no console.
 
-    A windowed build (``PneumoDesktop.exe`` on Windows, the macOS app) starts with ``sys.stdout``
-    and ``sys.stderr`` set to None, so ``PneumoDesktop.exe --scan ...`` would print nothing, and
-    its first ``print`` would fail. On Windows the process attaches to the console it was started
-    from, if any, and writes there. Otherwise (started from Explorer, a shortcut or Finder) the
-    output goes to a file in the user's log folder, whose path is returned; the CSV and JSON
-    exports go where ``--csv``/``--json`` say either way. Streams that exist are left alone.
+    A windowed Windows build (``PneumoDesktop.exe``) starts with ``sys.stdout`` and ``sys.stderr``
+    set to None, so ``PneumoDesktop.exe --scan ...`` would print nothing, and its first ``print``
+    would fail. The process then attaches to the console it was started from, if any, and writes
+    there. Otherwise (started from Explorer or a shortcut) the output goes to a file in the user's
+    log folder, whose path is returned; the CSV and JSON exports go where ``--csv``/``--json`` say
+    either way. Streams that exist are left alone: a macOS app started from Finder has streams
+    (to /dev/null), so there ``--scan`` is run from a terminal as
+    ``PneumoDesktop.app/Contents/MacOS/PneumoDesktop --scan ...``.
     """
     if sys.stdout is not None and sys.stderr is not None:
         return None
@@ -77,6 +80,10 @@ def ensure_output_streams(mode: str) -> Path | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if getattr(sys, "frozen", False):
+        # The bundle holds Keras's TensorFlow back end only: a keras.json naming another must not
+        # stop the app (the environment variable wins over that file).
+        os.environ["KERAS_BACKEND"] = "tensorflow"
     if argv[:1] and argv[0] in CLI_MODES:
         ensure_output_streams(argv[0])
     if argv[:1] == ["--scan"]:
