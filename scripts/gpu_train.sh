@@ -16,6 +16,7 @@ export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON
 nvidia-smi -L
 python3 -c 'import jax, keras; print("jax", jax.__version__, jax.devices(), "keras", keras.__version__)' || exit 1
 run=/tmp/run
+mkdir -p "$out"
 python3 -m training train --data "$data" --out "$run" --size "$size" --time-budget "$budget" "$@" 2>&1 | tee "$out/train.log"
 status=$?
 cp "$run/config.json" "$run/history.csv" "$run/timing.json" "$out/" 2>/dev/null

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--lr-patience", type=int, default=1,
                    help="epochs without a better tune AUC before the learning rate is cut to 0.3x")
     t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="stop after the epoch that crosses this wall-clock budget (a lent GPU's time)")
+                   help="stop after the epoch that crosses this wall-clock budget, counted from the start "
+                   "of the command (data loading included; a lent GPU's time)")
     t.add_argument("--last-every", type=int, default=1, metavar="N",
                    help="write last.keras (for --resume) every N epochs")
     t.add_argument("--workers", type=int, default=2, help="threads that decode and augment batches")
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--no-write", action="store_true", help="print only; leave the card as it is")
 
     args = parser.parse_args(argv)
+    if args.cmd == "export" and args.sensitivity_confidence and not 0.5 <= args.sensitivity_confidence < 1:
+        parser.error("--sensitivity-confidence must be 0 (off) or in [0.5, 1)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if args.cmd == "train":

@@ -23,7 +23,7 @@ from pneumo_desktop.core.preprocess import PreprocessSpec
 from pneumo_desktop.core.quality import OODReference
 
 from . import data as D
-from .metrics import apply_temperature, ece, fit_temperature, threshold_for_sensitivity
+from .metrics import apply_temperature, ece, fit_temperature, threshold_for_sensitivity, wilson_lower_bound
 from .model import GRADCAM_LAYER, as_float32
 from .train import total_training_seconds
 
@@ -123,6 +123,10 @@ def export(
     p_tune = apply_temperature(raw_tune, temperature)
     p_val = apply_temperature(raw_val, temperature)
     threshold = float(threshold_for_sensitivity(y_tune, p_tune, target_sensitivity, sensitivity_confidence))
+    n_pos_tune = int(np.sum(y_tune == 1))
+    bound_reachable = sensitivity_confidence is None or (
+        wilson_lower_bound(n_pos_tune, n_pos_tune, sensitivity_confidence) >= target_sensitivity
+    )
 
     # Out-of-distribution reference: features of the training images; threshold on tune.
     ood = OODReference.fit(f_train, OOD_LAYER)
@@ -166,7 +170,7 @@ def export(
         "gradcam_layer": GRADCAM_LAYER,
         "temperature": temperature,
         "threshold": threshold,
-        "threshold_rule": _threshold_rule(target_sensitivity, sensitivity_confidence),
+        "threshold_rule": _threshold_rule(target_sensitivity, sensitivity_confidence, bound_reachable),
         "calibration": {
             "method": "temperature scaling (Guo et al. 2017) fitted on the tune split",
             "ece_val_before": float(ece(y_val, raw_val)),
@@ -210,7 +214,8 @@ def export(
         "metrics": {
             "val": _round(m_val),
             "tune": _round(m_tune),
-            "note": "val was never used for training, early stopping, calibration or the threshold.",
+            "note": "val was never used for training, early stopping, calibration or the threshold "
+            "(see threshold_rule_history, when present, for how the threshold rule was chosen).",
         },
         "intended_use": INTENDED_USE,
         "limitations": LIMITATIONS,
@@ -223,9 +228,15 @@ def export(
     return card
 
 
-def _threshold_rule(target: float, confidence: float | None) -> str:
+def _threshold_rule(target: float, confidence: float | None, reachable: bool = True) -> str:
     if confidence is None:
         return f"largest threshold with sensitivity >= {target} on the tune split (calibrated probability)"
+    if not reachable:
+        return (
+            f"the lowest tune-split positive's probability: with so few positives the one-sided "
+            f"{confidence:.0%} Wilson lower bound of sensitivity cannot reach {target}, so every tune "
+            "positive is flagged (calibrated probability)"
+        )
     return (
         f"largest threshold whose one-sided {confidence:.0%} Wilson lower confidence bound of the tune-split "
         f"sensitivity is >= {target} (calibrated probability): a margin for the tune split's size, so that "

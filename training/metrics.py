@@ -391,4 +391,10 @@ def threshold_for_sensitivity(
     if confidence is not None:
         while k < n_pos and wilson_lower_bound(k, n_pos, confidence) < target:
             k += 1
+        if wilson_lower_bound(k, n_pos, confidence) < target:
+            log.warning(
+                "with %d positives the %.0f%% lower bound of sensitivity cannot reach %.3f "
+                "(at most %.3f): every positive is flagged", n_pos, 100 * confidence, target,
+                wilson_lower_bound(n_pos, n_pos, confidence),
+            )
     return float(pos[k - 1])

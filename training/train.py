@@ -137,6 +137,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train into ``cfg.out``; returns the path of the best checkpoint (by tune-split AUC)."""
     import keras
 
+    # The budget counts from here: data loading and compilation use the lent machine's time too.
+    budget = _TimeBudget(cfg.time_budget_s) if cfg.time_budget_s is not None else None
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
@@ -166,7 +168,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     initial_epoch = 0
     if resume and last.exists():
         model = keras.models.load_model(last)
-        initial_epoch = _epochs_done(history_csv)
+        initial_epoch = _LastCheckpoint.epochs_saved(last, history_csv)
+        _truncate_history(history_csv, initial_epoch)  # epochs after the checkpoint are redone
         log.info("resuming from %s after %d epochs", last, initial_epoch)
     else:
         model = build_model(cfg.size, spec.channels, cfg.weights, cfg.dropout, cfg.seed)
@@ -183,8 +186,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             loss="binary_crossentropy",
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="acc")],
         )
-        # A fresh run in a reused folder starts a fresh history and training clock.
-        for stale in (history_csv, out / "timing.json"):
+        # A fresh run in a reused folder starts a fresh history, clock and last checkpoint.
+        for stale in (history_csv, out / "timing.json", last, _LastCheckpoint.sidecar(last)):
             if stale.exists():
                 stale.unlink()
 
@@ -197,7 +200,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     verbose = 1 if sys.stdout.isatty() else 2
     callbacks = [
-        _every_n_epochs(keras.callbacks.ModelCheckpoint(str(last)), cfg.last_every),
+        _LastCheckpoint(last, cfg.last_every),
         keras.callbacks.ModelCheckpoint(str(best), monitor="val_auc", mode="max", save_best_only=True),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=cfg.patience),
@@ -206,8 +209,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         ),
         _Timer(out / "timing.json"),
     ]
-    if cfg.time_budget_s is not None:
-        callbacks.append(_TimeBudget(cfg.time_budget_s))
+    if budget is not None:
+        callbacks.append(budget)
     if verbose != 1:
         callbacks.append(_LogProgress(cfg.batch_size))
     t0 = time.time()
@@ -220,7 +223,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             callbacks=callbacks,
             verbose=verbose,
         )
-    if cfg.weights != "none" and cfg.fine_tune_epochs > 0:
+    if cfg.weights != "none" and cfg.fine_tune_epochs > 0 and not (budget and budget.spent):
         # Second phase of the transfer-learning recipe: unfreeze the top block, low learning rate.
         model = keras.models.load_model(best)
         set_base_trainable(model, "block5")
@@ -284,24 +287,59 @@ class _LogProgress(_timer_base()):  # type: ignore[misc]
             log.info("batch %d: %.2f images/s, loss %.4f", batch + 1, rate, (logs or {}).get("loss", float("nan")))
 
 
-def _every_n_epochs(callback, n: int):  # noqa: ANN001, ANN202
-    """Let ``callback`` act only at the end of every ``n``-th epoch."""
-    if n <= 1:
-        return callback
-    inner = callback.on_epoch_end
+def _truncate_history(history_csv: Path, epochs: int) -> None:
+    """Keep the header and the first ``epochs`` rows of the CSV history."""
+    if not history_csv.exists():
+        return
+    lines = history_csv.read_text().splitlines(keepends=True)
+    history_csv.write_text("".join(lines[: epochs + 1]))
 
-    def on_epoch_end(epoch, logs=None):  # noqa: ANN001, ANN202
-        if (epoch + 1) % n == 0:
-            inner(epoch, logs)
 
-    callback.on_epoch_end = on_epoch_end
-    return callback
+class _LastCheckpoint(_timer_base()):  # type: ignore[misc]
+    """``last.keras`` (weights and optimizer, for ``--resume``) every ``every`` epochs and at the end.
+
+    The number of epochs the checkpoint holds is written beside it (``last.json``), so a resumed
+    run continues from the checkpoint's epoch even when later epochs were logged but not saved.
+    """
+
+    def __init__(self, path: Path, every: int = 1) -> None:
+        super().__init__()
+        self.path = path
+        self.every = max(1, every)
+        self.epochs = 0
+        self.saved = -1
+
+    @staticmethod
+    def sidecar(path: Path) -> Path:
+        return path.with_suffix(".json")
+
+    @classmethod
+    def epochs_saved(cls, path: Path, history_csv: Path) -> int:
+        side = cls.sidecar(path)
+        if side.exists():
+            return int(json.loads(side.read_text())["epochs"])
+        return _epochs_done(history_csv)  # a checkpoint written every epoch, before last.json existed
+
+    def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
+        self.epochs = epoch + 1
+        if self.epochs % self.every == 0:
+            self._save()
+
+    def on_train_end(self, logs=None) -> None:  # noqa: ANN001
+        if self.epochs and self.saved != self.epochs:
+            self._save()
+
+    def _save(self) -> None:
+        self.model.save(self.path)
+        self.sidecar(self.path).write_text(json.dumps({"epochs": self.epochs}))
+        self.saved = self.epochs
 
 
 class _TimeBudget(_timer_base()):  # type: ignore[misc]
     """Stops training after the epoch that crosses a wall-clock budget (e.g. a lent GPU's time).
 
-    Checked at epoch ends only, so every finished epoch is checkpointed as usual.
+    The clock starts when the callback is made (before the data is loaded) and runs across both
+    training phases. Checked at epoch ends only, so every finished epoch is checkpointed as usual.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -309,8 +347,9 @@ class _TimeBudget(_timer_base()):  # type: ignore[misc]
         self.seconds = seconds
         self.start = time.time()
 
-    def on_train_begin(self, logs=None) -> None:  # noqa: ANN001
-        self.start = time.time()
+    @property
+    def spent(self) -> bool:
+        return time.time() - self.start >= self.seconds
 
     def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
         elapsed = time.time() - self.start

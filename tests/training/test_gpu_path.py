@@ -37,7 +37,9 @@ def test_budgeted_run_chunks_and_export_elsewhere(chest_dir, tmp_path):
     assert len(history) == 2  # header + the one epoch the zero budget allows
     assert json.loads((run / "timing.json").read_text())["epochs"] == 1
     assert (run / "best.keras").exists()
-    assert not (run / "last.keras").exists()  # epoch 1 is not a multiple of --last-every 2
+    # Epoch 1 is not a multiple of --last-every 2, but the end of training always saves.
+    assert json.loads((run / "last.json").read_text()) == {"epochs": 1}
+
 
     # Carry the checkpoint "back" in float16 chunks of at most 1 MiB, and rebuild it.
     wc = _weights_chunks()
@@ -72,3 +74,10 @@ def test_budgeted_run_chunks_and_export_elsewhere(chest_dir, tmp_path):
     card = json.loads((model_dir / "model_card.json").read_text())
     assert card["training"]["epochs"] == 1
     assert "--time-budget 0" in card["training"]["command"]
+
+    # A crash after an epoch that was logged but not saved: --resume redoes it from the checkpoint.
+    with (run / "history.csv").open("a") as fh:
+        fh.write(history[-1] + "\n")
+    assert main([*common, "--epochs", "2", "--last-every", "2", "--resume"]) == 0
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 3  # header + epochs 1, 2
+    assert json.loads((run / "last.json").read_text()) == {"epochs": 2}

@@ -305,12 +305,13 @@ def test_wilson_lower_bound_hand_case():
         metrics.wilson_lower_bound(1, 0)
 
 
-def test_threshold_for_sensitivity_with_confidence_hand_case():
+def test_threshold_for_sensitivity_with_confidence_hand_case(caplog):
     scores = np.round(1.0 - 0.01 * np.arange(100), 2)  # 100 positives: 1.00, 0.99, ..., 0.01
     y = np.ones(100, dtype=int)
     # On the sample: 90 of 100 flagged is enough, so the 90th score.
     assert metrics.threshold_for_sensitivity(y, scores, 0.9) == pytest.approx(0.11)
     # With 95% confidence: the Wilson bound of 94/100 is 0.8882 < 0.9 and of 95/100 is 0.9008.
     assert metrics.threshold_for_sensitivity(y, scores, 0.9, confidence=0.95) == pytest.approx(0.06)
-    # A target the bound can never reach flags every positive.
+    # A target the bound can never reach flags every positive, and says so.
     assert metrics.threshold_for_sensitivity(y, scores, 0.99, confidence=0.95) == pytest.approx(0.01)
+    assert "cannot reach 0.990" in caplog.text
