@@ -49,6 +49,11 @@ def _gradient_model(predictor, layer_name: str):  # noqa: ANN001, ANN202
     return grad_model, fn
 
 
+def forget(predictor) -> None:  # noqa: ANN001
+    """Drop the cached gradient model of ``predictor`` (its network was replaced)."""
+    _GRAD_MODELS.pop(predictor, None)
+
+
 def _score_from_probability(prob):  # noqa: ANN001, ANN202
     """The logit of a probability output (zero gradient where the probability saturates)."""
     import keras
@@ -61,8 +66,8 @@ def _conv_and_grads_fn(grad_model, score):  # noqa: ANN001, ANN202
     """x -> (conv activations, d score / d activations) as numpy arrays.
 
     On TensorFlow the gradient is taken inside a ``tf.function``: for one image it is several
-    times faster than eager mode (148 vs 834 ms at 160 px on the 2-core dev machine), because the
-    eager tape pays Python overhead for every operation of the forward pass.
+    times faster than eager mode (162 vs 767 ms at 160 px on the 2-core dev machine,
+    ``benchmarks/call_paths.py``), because the eager tape pays overhead for every operation.
     """
     import keras
 

@@ -80,15 +80,16 @@ class Predictor:
             model = _with_policy(model, "mixed_bfloat16")
             self.device_name += " bf16"
         self.precision = precision
-        self.model = model
-        self._feature_model = None
+        self.model = model  # the setter also resets the graphs and the feature model built on it
         self._ood = None
-        self._graphs: dict[int, tuple] = {}
         spec = self.card.preprocessing
         expected = (None, spec.size, spec.size, spec.channels)
         if tuple(model.input_shape) != expected:
             raise ModelError(f"The model expects input {model.input_shape}, but its card says {expected}.")
-        self.warm_up()
+        try:
+            self.warm_up()
+        except Exception as exc:  # noqa: BLE001 - e.g. a missing or mismatched OOD reference file
+            raise ModelError(f"The model in {self.card.folder} cannot run: {exc}") from exc
         self.load_seconds = time.perf_counter() - t0
         log.info(
             "model %s %s ready on %s in %.1f s", self.card.name, self.card.version, self.device_name,
@@ -96,6 +97,20 @@ class Predictor:
         )
 
     # ---------------------------------------------------------------------------------------
+    @property
+    def model(self):  # noqa: ANN201
+        return self._model
+
+    @model.setter
+    def model(self, model) -> None:  # noqa: ANN001
+        """Replacing the network (e.g. the randomisation sanity check) drops what was built on it."""
+        self._model = model
+        self._feature_model = None
+        self._graphs: dict[int, tuple] = {}
+        from . import explain
+
+        explain.forget(self)
+
     @property
     def spec(self):  # noqa: ANN201
         return self.card.preprocessing
@@ -167,8 +182,9 @@ class Predictor:
     def _run(self, model, batch: np.ndarray):  # noqa: ANN001, ANN202
         """``model(batch, training=False)``, in graph mode on TensorFlow.
 
-        A ``tf.function`` runs a batch of 32 at 160 px about 18% faster than eager mode on the 2-core
-        dev machine (6.4 vs 5.4 images/s) and gives the same probabilities. One graph per model,
+        A ``tf.function`` runs a batch of 32 at 160 px about 20% faster than eager mode on the 2-core
+        dev machine (6.6 vs 5.4 images/s, ``benchmarks/call_paths.py``) and gives the same
+        probabilities. One graph per model,
         traced once (see :meth:`warm_up`) for any batch size.
         """
         entry = self._graphs.get(id(model))

@@ -284,8 +284,9 @@ def model_card_html(info: ModelInfo | None) -> str:
     if isinstance(metrics, dict) and metrics:
         val = metrics.get("val", metrics.get("validation"))
         body = _metrics_html(val) if isinstance(val, dict) else _value_html(metrics)
-        if isinstance(metrics.get("note"), str):
-            body += f"<p style='color:#5b6168'>{_h(metrics['note'])}</p>"
+        for note in (metrics.get("note"), card.get("threshold_rule_history")):
+            if isinstance(note, str):
+                body += f"<p style='color:#5b6168'>{_h(note)}</p>"
         parts.append(_section("Validation", body))
     training = card.get("training") or card.get("training_data")
     if isinstance(training, dict):

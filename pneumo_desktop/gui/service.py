@@ -119,6 +119,13 @@ class ModelWorker(QObject):
             return
         self.predictor = predictor
         self._gradcam = getattr(explain, "gradcam", None) if explain is not None else None
+        if self._gradcam is not None:
+            # Trace the heatmap graph now, while "loading" is shown, not on the first click.
+            try:
+                size = predictor.spec.size
+                self._gradcam(predictor, np.zeros((size, size), np.float32))
+            except Exception:  # noqa: BLE001 - heatmaps are optional; the first real one will say why
+                log.exception("Grad-CAM warm-up failed")
         card = predictor.card
         self.info = ModelInfo(
             name=card.name,
