@@ -69,18 +69,19 @@ def scanner(predictor, files: list[Path], batch: int) -> tuple[float, list[float
     return time.perf_counter() - t0, [r.probability for r in results]
 
 
+def agreement(probs32: list[float], probs_bf: list[float], threshold: float) -> str:
+    """Largest probability difference and label agreement of bfloat16 against float32."""
+    a, b = np.array(probs32), np.array(probs_bf)
+    same = int(np.sum((a >= threshold) == (b >= threshold)))
+    return f"max |p_bf16 - p_fp32| = {np.max(np.abs(a - b)):.4f}, labels identical {same}/{len(a)}"
+
+
 def parity(p32, pbf, split: str, batch: int) -> None:  # noqa: ANN001
     """bfloat16 against float32 on every image of a split: labels and probability differences."""
     folder = shared() / "data" / "chest_xray_224sq" / split
     files = sorted(p for cls in ("NORMAL", "PNEUMONIA") for p in (folder / cls).iterdir())
-    a = np.array(scanner(p32, files, batch)[1])
-    b = np.array(scanner(pbf, files, batch)[1])
-    thr = p32.card.threshold
-    same = int(np.sum((a >= thr) == (b >= thr)))
-    print(
-        f"    bfloat16 vs float32 on all {len(files)} {split} images: max |dp| = {np.max(np.abs(a - b)):.4f}, "
-        f"labels identical {same}/{len(a)}"
-    )
+    same = agreement(scanner(p32, files, batch)[1], scanner(pbf, files, batch)[1], p32.card.threshold)
+    print(f"    bfloat16 vs float32 on all {len(files)} {split} images: {same}")
 
 
 def memory_child(n: int, model_dir: str | None) -> None:
@@ -152,15 +153,11 @@ def main() -> None:
         pbf = Predictor(args.model_dir, device="cpu", precision="bfloat16")
         scanner(pbf, files[:8], args.batch)
         t_bf, probs_bf = scanner(pbf, files, args.batch)
-        a, b = np.array(probs32), np.array(probs_bf)
-        thr = p32.card.threshold
-        same = int(np.sum((a >= thr) == (b >= thr)))
         print(
             f"(c) Scanner bfloat16          : {args.n / t_bf:6.1f} images/s  ({t_bf:.1f} s)  "
-            f"= {t_naive / t_bf:.1f}x naive; max |p_bf16 - p_fp32| = {np.max(np.abs(a - b)):.4f}, "
-            f"labels identical {same}/{len(a)}"
+            f"= {t_naive / t_bf:.1f}x naive; {agreement(probs32, probs_bf, p32.card.threshold)}"
         )
-        print(f"    naive vs Scanner float32 max |dp| = {np.max(np.abs(np.array(probs_naive) - a)):.2e}")
+        print(f"    naive vs Scanner float32 max |dp| = {np.max(np.abs(np.array(probs_naive) - np.array(probs32))):.2e}")
         if args.parity_split:
             parity(p32, pbf, args.parity_split, args.batch)
 

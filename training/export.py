@@ -23,7 +23,13 @@ from pneumo_desktop.core.preprocess import PreprocessSpec
 from pneumo_desktop.core.quality import OODReference
 
 from . import data as D
-from .metrics import apply_temperature, ece, fit_temperature, threshold_for_sensitivity, wilson_lower_bound
+from .metrics import (
+    apply_temperature,
+    ece,
+    fit_temperature,
+    sensitivity_bound_reachable,
+    threshold_for_sensitivity,
+)
 from .model import GRADCAM_LAYER, as_float32
 from .train import total_training_seconds
 
@@ -123,10 +129,7 @@ def export(
     p_tune = apply_temperature(raw_tune, temperature)
     p_val = apply_temperature(raw_val, temperature)
     threshold = float(threshold_for_sensitivity(y_tune, p_tune, target_sensitivity, sensitivity_confidence))
-    n_pos_tune = int(np.sum(y_tune == 1))
-    bound_reachable = sensitivity_confidence is None or (
-        wilson_lower_bound(n_pos_tune, n_pos_tune, sensitivity_confidence) >= target_sensitivity
-    )
+    bound_reachable = sensitivity_bound_reachable(int(np.sum(y_tune == 1)), target_sensitivity, sensitivity_confidence)
 
     # Out-of-distribution reference: features of the training images; threshold on tune.
     ood = OODReference.fit(f_train, OOD_LAYER)

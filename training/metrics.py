@@ -355,6 +355,11 @@ def wilson_lower_bound(successes: int, n: int, confidence: float = 0.95) -> floa
     return max(0.0, (centre - margin) / (1 + z * z / n))
 
 
+def sensitivity_bound_reachable(n_pos: int, target: float, confidence: float | None) -> bool:
+    """Whether flagging all ``n_pos`` positives can put the Wilson lower bound at ``target``."""
+    return confidence is None or wilson_lower_bound(n_pos, n_pos, confidence) >= target
+
+
 def threshold_for_sensitivity(
     y_true: Any, y_prob: Any, target: float = 0.95, confidence: float | None = None
 ) -> float:
@@ -391,7 +396,7 @@ def threshold_for_sensitivity(
     if confidence is not None:
         while k < n_pos and wilson_lower_bound(k, n_pos, confidence) < target:
             k += 1
-        if wilson_lower_bound(k, n_pos, confidence) < target:
+        if not sensitivity_bound_reachable(n_pos, target, confidence):
             log.warning(
                 "with %d positives the %.0f%% lower bound of sensitivity cannot reach %.3f "
                 "(at most %.3f): every positive is flagged", n_pos, 100 * confidence, target,

@@ -352,9 +352,9 @@ class _TimeBudget(_timer_base()):  # type: ignore[misc]
         return time.time() - self.start >= self.seconds
 
     def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
-        elapsed = time.time() - self.start
-        if elapsed >= self.seconds:
-            log.info("time budget of %.0f s used (%.0f s): stopping after epoch %d", self.seconds, elapsed, epoch + 1)
+        if self.spent:
+            log.info("time budget of %.0f s used (%.0f s): stopping after epoch %d",
+                     self.seconds, time.time() - self.start, epoch + 1)
             self.model.stop_training = True
 
 
