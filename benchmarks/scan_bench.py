@@ -4,7 +4,9 @@ In one run, on the same N real images from ../shared:
   (a) the naive approach: load, preprocess and one ``model.predict`` call per image;
   (b) the core Scanner (loader threads + batched ``model(x, training=False)``), float32;
   (c) the same in bfloat16, with the largest probability difference to float32 and label agreement;
-then the peak memory (max RSS of a fresh process) of scanning 1,000 and 5,000 files.
+then the ceiling: the network alone at batch 32 in its fastest call path (XLA), the best float32
+matrix multiply this CPU manages, and what the 3x target would need in GFLOP/s; then the peak memory
+(max RSS of a fresh process) of scanning 1,000 and 5,000 files.
 
     python benchmarks/scan_bench.py --n 200
     python benchmarks/scan_bench.py --n 100 --memory-sizes 1000 5000
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -84,6 +87,75 @@ def parity(p32, pbf, split: str, batch: int) -> None:  # noqa: ANN001
     print(f"    bfloat16 vs float32 on all {len(files)} {split} images: {same}")
 
 
+def model_gflop(model) -> float:  # noqa: ANN001
+    """FLOPs per image (2 per multiply-add) of the convolutions and dense layers."""
+    import keras
+
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            h, w = layer.output.shape[1:3]
+            macs += h * w * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, keras.layers.Dense):
+            macs += int(np.prod(layer.kernel.shape))
+    return 2 * macs / 1e9
+
+
+def cpu_summary() -> str:
+    """The CPU's name and the instruction sets that speed up low-precision inference."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU features unknown (no /proc/cpuinfo)"
+    name = re.search(r"model name\s*:\s*(.+)", info)
+    flags = set(re.search(r"flags\s*:\s*(.+)", info).group(1).split()) if "flags" in info else set()
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+    have = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
+    return f"{name.group(1) if name else 'unknown CPU'}, {os.cpu_count()} CPUs: {have}"
+
+
+def best_rate(fn, repeats: int = 3) -> float:  # noqa: ANN001
+    """Calls per second of fn, best of `repeats` after two warm-up calls."""
+    fn()
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return 1.0 / best
+
+
+def gemm_gflops(n: int = 2048) -> float:
+    """The best float32 matrix-multiply rate here, TensorFlow's or NumPy's BLAS (GFLOP/s)."""
+    import tensorflow as tf
+
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    at = tf.constant(a)
+    mm = tf.function(lambda x: tf.matmul(x, x))
+    rates = (best_rate(lambda: mm(at).numpy()), best_rate(lambda: a @ a))
+    return 2 * n**3 * max(rates) / 1e9
+
+
+def ceiling(predictor, naive_rate: float) -> None:  # noqa: ANN001
+    """Can any scanner reach 3x the naive loop here? Print what that would take."""
+    import tensorflow as tf
+
+    s = predictor.spec.size
+    x = np.random.default_rng(0).standard_normal((32, s, s, predictor.spec.channels)).astype(np.float32)
+    xla = tf.function(lambda b: predictor.model(b, training=False), jit_compile=True)
+    net = 32 * best_rate(lambda: np.asarray(xla(x)))
+    gflop = model_gflop(predictor.model)
+    gemm = gemm_gflops()
+    need = 3 * naive_rate
+    print(f"ceiling: {cpu_summary()}")
+    print(f"    model: {gflop:.1f} GFLOP per image at {s} px")
+    print(f"    network alone, batch 32, tf.function + XLA, float32: {net:.1f} images/s = {net * gflop:.0f} GFLOP/s "
+          f"= {net / naive_rate:.1f}x naive")
+    print(f"    best float32 matrix multiply on this CPU (2048 x 2048, TensorFlow or NumPy): {gemm:.0f} GFLOP/s")
+    print(f"    3x naive = {need:.1f} images/s = {need * gflop:.0f} GFLOP/s = {need * gflop / gemm:.2f}x that matrix multiply")
+
+
 def memory_child(n: int, model_dir: str | None) -> None:
     """Scan a folder of n files (links to real images) in this process; print peak RSS."""
     from pneumo_desktop.core.model import Predictor
@@ -125,6 +197,7 @@ def main() -> None:
                     help="model for the memory runs (default: --model-dir); a tiny model keeps 5,000 files quick, "
                     "and the pipeline's memory does not depend on the model")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-ceiling", action="store_true", help="skip the network-alone and matrix-multiply ceiling")
     ap.add_argument("--parity-split", default=None, metavar="SPLIT",
                     help="also compare bfloat16 with float32 on every image of this split (e.g. val)")
     ap.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
@@ -160,6 +233,8 @@ def main() -> None:
         print(f"    naive vs Scanner float32 max |dp| = {np.max(np.abs(np.array(probs_naive) - np.array(probs32))):.2e}")
         if args.parity_split:
             parity(p32, pbf, args.parity_split, args.batch)
+        if not args.skip_ceiling:
+            ceiling(p32, args.n / t_naive)
 
     for n in args.memory_sizes:
         cmd = [sys.executable, __file__, "--_memory-child", str(n)]

@@ -86,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         print("pneumo-scan: --threshold must be between 0 and 1", file=sys.stderr)
         return 2
+    if args.watch and not any(Path(p).is_dir() for p in args.paths):
+        print("pneumo-scan: --watch needs a folder to watch", file=sys.stderr)
+        return 2
 
     from .core.model import Predictor
-    from .core.scan import Scanner
+    from .core.scan import FolderWatcher, Scanner
     from .core.store import ResultsStore
 
     try:
@@ -105,13 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     bar = ProgressBar(not args.quiet)
     cancel = threading.Event()
     t0 = time.perf_counter()
+    # Before the first scan, so that files arriving while it runs are picked up afterwards.
+    watcher = FolderWatcher([p for p in args.paths if Path(p).is_dir()]) if args.watch else None
     try:
         for batch, progress in scanner.scan(args.paths, cancel):
             results.extend(batch)
             bar.update(progress.done, progress.total, progress.eta)
         bar.close()
-        if args.watch:
-            _watch(args, scanner, results, cancel)
+        if watcher is not None:
+            _watch(args, watcher, scanner, results, cancel)
     except KeyboardInterrupt:
         bar.close()
         print("pneumo-scan: interrupted; results so far are saved.", file=sys.stderr)
@@ -124,12 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _watch(args: argparse.Namespace, scanner, results: list[ScanResult], cancel: threading.Event) -> None:  # noqa: ANN001
-    folders = [p for p in args.paths if Path(p).is_dir()]
-    from .core.scan import FolderWatcher
-
-    watcher = FolderWatcher(folders)
-    print(f"Watching {', '.join(folders)} for new files (Ctrl+C to stop)...", file=sys.stderr)
+def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:  # noqa: ANN001
+    folders = ", ".join(str(f) for f in watcher.folders)
+    print(f"Watching {folders} for new files (Ctrl+C to stop)...", file=sys.stderr)
     start = time.monotonic()
     while args.watch_seconds is None or time.monotonic() - start < args.watch_seconds:
         new = watcher.poll()

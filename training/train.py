@@ -201,7 +201,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     verbose = 1 if sys.stdout.isatty() else 2
     callbacks = [
         _LastCheckpoint(last, cfg.last_every),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_auc", mode="max", save_best_only=True),
+        keras.callbacks.ModelCheckpoint(
+            # On --resume the best so far comes from the history: a worse epoch must not replace best.keras.
+            str(best), monitor="val_auc", mode="max", save_best_only=True,
+            initial_value_threshold=_best_auc(history_csv) if initial_epoch else None,
+        ),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=cfg.patience),
         keras.callbacks.ReduceLROnPlateau(

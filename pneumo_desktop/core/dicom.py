@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from .errors import XRayLoadError
-from .images import MAX_PIXELS, XRay, check_dimensions, colourfulness, load_error_from_os
+from .images import MAX_PIXELS, MEMORY_MESSAGE, XRay, check_dimensions, colourfulness, load_error_from_os
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def load_dicom(path: str) -> XRay:
         except XRayLoadError:
             raise
         except MemoryError as exc:
-            raise XRayLoadError("The image is too large to open.", code="too_large") from exc
+            raise XRayLoadError(MEMORY_MESSAGE, code="memory") from exc
         except Exception as exc:  # noqa: BLE001 - damaged headers break the pipeline in many ways
             log.debug("cannot display %s", os.path.basename(path), exc_info=True)
             raise XRayLoadError(_CORRUPT_MESSAGE, code="corrupt") from exc
@@ -149,7 +149,7 @@ def _load(path: str) -> XRay:
     except (InvalidDicomError, EOFError) as exc:
         raise XRayLoadError("The DICOM file is damaged and cannot be read.", code="corrupt") from exc
     except MemoryError as exc:
-        raise XRayLoadError("The image is too large to open.", code="too_large") from exc
+        raise XRayLoadError(MEMORY_MESSAGE, code="memory") from exc
     except OSError as exc:
         raise load_error_from_os(exc) from exc
     except Exception as exc:  # noqa: BLE001 - the parser raises many types on garbage
@@ -398,7 +398,7 @@ def _decode_first_frame(ds: Any, tsyntax: Any, frames: int) -> tuple[np.ndarray,
         try:
             arr, meta = decoder.as_array(ds, index=0, decoding_plugin=label)
         except MemoryError as exc:
-            raise XRayLoadError("The image is too large to open.", code="too_large") from exc
+            raise XRayLoadError(MEMORY_MESSAGE, code="memory") from exc
         except Exception as exc:  # noqa: BLE001 - plugins raise anything on bad streams
             failures.append(f"{label or 'native'}: {type(exc).__name__}: {exc}")
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 #: Largest image (in pixels) we agree to decode. Real radiographs are below 20 MP; this stops
 #: decompression bombs before they allocate gigabytes.
 MAX_PIXELS = 60_000_000
+#: Running out of memory says nothing about the file: its row is not cached, a rescan retries.
+MEMORY_MESSAGE = "There was not enough memory to open this image; close other programs and scan it again."
 #: Smallest side we agree to load at all (the quality gate has its own, stricter, limit).
 MIN_SIDE = 8
 
@@ -121,6 +124,13 @@ def load_xray(path: str | os.PathLike[str]) -> XRay:
     """Load ``path`` as an X-ray. Raises :class:`XRayLoadError` (and nothing else) on bad input."""
     path = str(path)
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            with os.scandir(path):  # PermissionError: a folder the scan could not list
+                pass
+            raise IsADirectoryError(21, "Is a directory", path)
+        if not stat.S_ISREG(mode):  # opening a pipe would wait for a writer forever
+            raise XRayLoadError("Not an image file: this is a device or a pipe.", code="not_a_file")
         with open(path, "rb") as fh:
             head = fh.read(132)
             size = os.fstat(fh.fileno()).st_size
@@ -147,7 +157,7 @@ def load_xray(path: str | os.PathLike[str]) -> XRay:
     except XRayLoadError:
         raise
     except MemoryError as exc:
-        raise XRayLoadError("The image is too large to open.", code="too_large") from exc
+        raise XRayLoadError(MEMORY_MESSAGE, code="memory") from exc
     except Exception as exc:  # noqa: BLE001 - a decoder may raise anything on corrupt data
         log.debug("decoder failure for %s", path, exc_info=True)
         raise XRayLoadError(
@@ -160,6 +170,10 @@ def load_xray(path: str | os.PathLike[str]) -> XRay:
 def load_error_from_os(exc: OSError) -> XRayLoadError:
     """The human error for a file that the operating system would not let us read."""
     if isinstance(exc, PermissionError):
+        if exc.filename and os.path.isdir(exc.filename):
+            return XRayLoadError(
+                "Permission denied: the folder cannot be read, so its files were not scanned.", code="permission"
+            )
         return XRayLoadError("Permission denied: the file cannot be read.", code="permission")
     if isinstance(exc, IsADirectoryError):
         return XRayLoadError("This is a folder, not a file.", code="not_a_file")
@@ -218,8 +232,8 @@ def _load_pil(path: str, fmt: str) -> XRay:
             check_dimensions(*img.size)
             mode = img.mode
             bits = _bit_depth(img)
-            if fmt == "JPEG":
-                img.draft("L", img.size)  # decode straight to gray when the codec can
+            # No draft("L") for JPEG: decoding a colour JPEG straight to gray would hide its colour
+            # from the quality gate, and a colour photo would get a pneumonia label.
             img.load()
             img = ImageOps.exif_transpose(img) or img
             width, height = img.size  # as displayed, i.e. after the EXIF rotation
@@ -303,15 +317,31 @@ def iter_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
     """Expand files and folders (recursively, sorted) into the list of candidate files.
 
     Hidden files and folders are skipped. Every regular file is returned, image or not: the
-    scanner gives files that turn out not to be images a row of their own.
+    scanner gives files that turn out not to be images a row of their own. So does a folder that
+    cannot be listed (its row says so). Pipes, sockets and devices inside folders are left out:
+    reading one could wait forever. Paths named explicitly are returned as given.
     """
     out: list[Path] = []
+
+    def unlistable(exc: OSError) -> None:
+        log.warning("cannot list a folder: %s", exc.strerror or exc)
+        if exc.filename:
+            out.append(Path(exc.filename))
+
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
+            for root, dirs, files in os.walk(p, onerror=unlistable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                out.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
+                out.extend(f for f in (Path(root) / n for n in sorted(files) if not n.startswith(".")) if _listable(f))
         else:
             out.append(p)
     return out
+
+
+def _listable(path: Path) -> bool:
+    """Regular files, and anything that cannot be stat'ed (a broken link: its row says why)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True

@@ -15,6 +15,12 @@ PNEUMONIA, NORMAL, NEEDS_REVIEW, UNREADABLE = "Pneumonia", "Normal", "Needs revi
 LABELS = (PNEUMONIA, NORMAL, NEEDS_REVIEW, UNREADABLE)
 
 
+#: Error codes that depend on the file's bytes alone, so the same bytes always give the same row.
+#: Others (permission, io, missing, memory, unsupported: no decoder installed, inference, internal)
+#: depend on the machine or the moment and are retried on the next scan.
+FILE_ERRORS = frozenset({"corrupt", "empty", "no_image", "not_image", "too_large", "too_small"})
+
+
 def label_for(status: str, probability: float | None, threshold: float) -> str:
     """The label a clinician sees. Rejected images are never called Normal or Pneumonia."""
     if status == ERROR:
@@ -54,6 +60,11 @@ class ScanResult:
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether a rescan of the same bytes with the same model would give this row again."""
+        return bool(self.content_hash) and not self.cached and (self.status != ERROR or self.reason_code in FILE_ERRORS)
 
     def relabel(self, threshold: float) -> ScanResult:
         """The same result at another operating point (no model run)."""

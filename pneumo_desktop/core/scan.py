@@ -8,8 +8,12 @@ the results store before it is yielded.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import sqlite3
+import stat
 import threading
 import time
 from collections import deque
@@ -29,6 +33,17 @@ from .results import ERROR, OK, REJECTED, ScanResult, label_for
 from .store import ResultsStore
 
 log = logging.getLogger(__name__)
+
+#: Bump when loading, preprocessing or the quality rules change the row a file would get: cached
+#: rows from an older pipeline are then recomputed. 2: colour JPEGs reach the colour check.
+PIPELINE_VERSION = 2
+
+
+def cache_key(card) -> str:  # noqa: ANN001 - core.card.ModelCard
+    """What a cached row depends on besides the file's bytes: the weights, the whole card
+    (temperature, OOD reference, preprocessing...) and the pipeline version."""
+    blob = json.dumps({"sha256": card.sha256, "card": card.raw, "pipeline": PIPELINE_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,7 @@ class Scanner:
         self.loader_threads = max(1, int(loader_threads))
         self.window = self.batch_size * 3
         self.use_cache = use_cache and store is not None
-        self.model_sha = predictor.card.sha256
+        self.model_key = cache_key(predictor.card)
         self.scan_id: int | None = None
 
     # ---------------------------------------------------------------------------------------
@@ -87,43 +102,44 @@ class Scanner:
         files = [str(p) for p in iter_image_files(roots)]
         total = len(files)
         t0 = time.perf_counter()
-        self.scan_id = self.store.begin_scan(roots, self.model_sha) if self.store else None
+        self.scan_id = self.store.begin_scan(roots, self.model_key) if self.store else None
         state = "finished"
         done = 0
         pending: deque[Future[_Prepared]] = deque()
         it = iter(files)
         ready: list[_Prepared] = []
-        with ThreadPoolExecutor(self.loader_threads, thread_name_prefix="pneumo-loader") as pool:
-            try:
-                while True:
-                    while len(pending) < self.window and (path := next(it, None)) is not None:
-                        pending.append(pool.submit(self._prepare, path))
-                    if not pending and not ready:
+        pool = ThreadPoolExecutor(self.loader_threads, thread_name_prefix="pneumo-loader")
+        try:
+            while True:
+                while len(pending) < self.window and (path := next(it, None)) is not None:
+                    pending.append(pool.submit(self._prepare, path))
+                if not pending and not ready:
+                    break
+                # Collect in order until a model batch is full or nothing is left.
+                while pending and sum(p.inputs is not None for p in ready) < self.batch_size:
+                    ready.append(pending.popleft().result())
+                    if len(ready) >= self.window:
                         break
-                    # Collect in order until a model batch is full or nothing is left.
-                    while pending and sum(p.inputs is not None for p in ready) < self.batch_size:
-                        ready.append(pending.popleft().result())
-                        if len(ready) >= self.window:
-                            break
-                    batch = self._finish(ready)
-                    ready = []
-                    if self.store is not None:
-                        self.store.add(self.scan_id, batch, self.model_sha)
-                    done += len(batch)
-                    yield batch, ScanProgress(done, total, time.perf_counter() - t0)
-                    if cancel is not None and cancel.is_set():
-                        state = "cancelled"
-                        for f in pending:
-                            f.cancel()
-                        break
-            except GeneratorExit:
-                state = "cancelled"
-                for f in pending:
-                    f.cancel()
-                raise
-            finally:
-                if self.store is not None and self.scan_id is not None:
-                    self.store.end_scan(self.scan_id, state)
+                batch = self._finish(ready)
+                ready = []
+                if self.store is not None:
+                    self.store.add(self.scan_id, batch, self.model_key)
+                done += len(batch)
+                yield batch, ScanProgress(done, total, time.perf_counter() - t0)
+                if cancel is not None and cancel.is_set():
+                    state = "cancelled"
+                    break
+        except GeneratorExit:  # the caller stopped iterating: a cancel
+            state = "cancelled"
+            raise
+        except BaseException:  # Ctrl+C, or a failure of the store or the machine
+            state = "interrupted"
+            raise
+        finally:
+            # Queued files are dropped; a file being decoded finishes in the background.
+            pool.shutdown(wait=state == "finished", cancel_futures=True)
+            if self.store is not None and self.scan_id is not None:
+                self.store.end_scan(self.scan_id, state)
         log.info("scan %s: %d of %d files in %.1f s", state, done, total, time.perf_counter() - t0)
 
     def scan_all(self, paths: Iterable[str | os.PathLike[str]]) -> list[ScanResult]:
@@ -138,11 +154,16 @@ class Scanner:
         t0 = time.perf_counter()
         prep = _Prepared(path)
         try:
-            prep.content_hash = sha256_file(path)
+            if stat.S_ISREG(os.stat(path).st_mode):  # not a pipe: reading one could wait forever
+                prep.content_hash = sha256_file(path)
         except OSError:
             pass  # load_xray below gives the human reason
         if self.use_cache and prep.content_hash:
-            cached = self.store.lookup(prep.content_hash, self.model_sha)
+            try:
+                cached = self.store.lookup(prep.content_hash, self.model_key)
+            except (sqlite3.Error, ValueError, TypeError) as exc:  # a locked or damaged store: recompute
+                log.warning("results store lookup failed (%s); the file is scanned again", exc)
+                cached = None
             if cached is not None:
                 prep.result = replace(cached, path=path, cached=True).relabel(self.threshold)
                 return prep
@@ -211,30 +232,51 @@ class Scanner:
 
 
 class FolderWatcher:
-    """Polls folders for new files whose size has stopped changing (an X-ray export folder)."""
+    """Polls folders for files that are new or rewritten and have stopped changing.
 
-    def __init__(self, folders: Iterable[str | os.PathLike[str]], include_existing: bool = False) -> None:
+    An X-ray export folder is written by another program: a file counts as complete once its size
+    and modification time stay the same over ``settle`` polls (an empty file waits longer, as it
+    is often a placeholder about to be filled). A file rewritten later (new size or time) is
+    reported again. Files present when the watcher is created are taken as known, unless
+    ``include_existing``: create the watcher *before* scanning what is already there, so that
+    nothing arriving during that scan is missed.
+    """
+
+    def __init__(
+        self, folders: Iterable[str | os.PathLike[str]], include_existing: bool = False, settle: int = 2
+    ) -> None:
         self.folders = [Path(f) for f in folders]
-        self._sizes: dict[str, int] = {}
-        self._seen: set[str] = set()
+        self.settle = max(1, int(settle))
+        self._known: dict[str, tuple[int, int]] = {}  # path -> signature when last reported
+        self._candidates: dict[str, tuple[tuple[int, int], int]] = {}  # path -> (signature, stable polls)
         if not include_existing:
-            self._seen = {str(p) for p in iter_image_files(self.folders)}
+            self._known = {str(p): sig for p, sig in self._signatures()}
+
+    def _signatures(self) -> Iterator[tuple[Path, tuple[int, int]]]:
+        for p in iter_image_files(self.folders):
+            try:
+                st = p.stat()
+            except OSError:
+                continue  # gone again, or a broken link: nothing to scan yet
+            yield p, (st.st_size, st.st_mtime_ns)
 
     def poll(self) -> list[str]:
-        """New files that have the same size as at the previous poll (fully written)."""
+        """Files that are new or changed and complete since the previous polls."""
         ready: list[str] = []
-        for p in iter_image_files(self.folders):
+        seen: set[str] = set()
+        for p, sig in self._signatures():
             key = str(p)
-            if key in self._seen:
+            seen.add(key)
+            if self._known.get(key) == sig:
                 continue
-            try:
-                size = p.stat().st_size
-            except OSError:
-                continue
-            if self._sizes.get(key) == size:
+            previous = self._candidates.get(key)
+            stable = previous[1] + 1 if previous is not None and previous[0] == sig else 0
+            if stable >= (self.settle if sig[0] > 0 else 5 * self.settle):
                 ready.append(key)
-                self._seen.add(key)
-                self._sizes.pop(key, None)
+                self._known[key] = sig
+                self._candidates.pop(key, None)
             else:
-                self._sizes[key] = size
+                self._candidates[key] = (sig, stable)
+        for key in set(self._candidates) - seen:  # deleted before it was complete
+            del self._candidates[key]
         return ready

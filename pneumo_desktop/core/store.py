@@ -1,9 +1,12 @@
 """The results store: SQLite in the user's data folder.
 
 Every result is written the moment it is computed (one transaction per batch), so a crash or a
-closed window loses nothing. Results are keyed by (content hash, model sha256): re-scanning an
+closed window loses nothing. Results are keyed by (content hash, model key): re-scanning an
 unchanged file with the same model is a lookup, which is also how an interrupted scan resumes.
-Scans are recorded too, for the app's History list.
+The model key (``core.scan.cache_key``: weights, card and pipeline version) sits in the column
+``model_sha``, its name from before the card was part of it. Only rows that the same bytes would
+always give again are cached (``ScanResult.cacheable``). Scans are recorded too, for the app's
+History list.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class ScanRecord:
     started: float
     finished: float | None
     roots: list[str]
-    state: str  # running | finished | cancelled
+    state: str  # running | finished | cancelled | interrupted (Ctrl+C or a failure)
     count: int
 
 
@@ -75,25 +78,25 @@ class ResultsStore:
             self._db.close()
 
     # -- cache --------------------------------------------------------------------------------
-    def lookup(self, content_hash: str, model_sha: str) -> ScanResult | None:
+    def lookup(self, content_hash: str, model_key: str) -> ScanResult | None:
         if not content_hash:
             return None
         with self._lock:
             row = self._db.execute(
-                "SELECT data FROM results WHERE content_hash=? AND model_sha=?", (content_hash, model_sha)
+                "SELECT data FROM results WHERE content_hash=? AND model_sha=?", (content_hash, model_key)
             ).fetchone()
         return ScanResult.from_dict(json.loads(row[0])) if row else None
 
     # -- scans --------------------------------------------------------------------------------
-    def begin_scan(self, roots: Iterable[str], model_sha: str) -> int:
+    def begin_scan(self, roots: Iterable[str], model_key: str) -> int:
         with self._lock, self._db:
             cur = self._db.execute(
                 "INSERT INTO scans (started, roots, model_sha) VALUES (?, ?, ?)",
-                (time.time(), json.dumps(list(roots)), model_sha),
+                (time.time(), json.dumps(list(roots)), model_key),
             )
             return int(cur.lastrowid)
 
-    def add(self, scan_id: int | None, results: Iterable[ScanResult], model_sha: str) -> None:
+    def add(self, scan_id: int | None, results: Iterable[ScanResult], model_key: str) -> None:
         """Persist a batch of results atomically (cache entries + the scan's rows)."""
         now = time.time()
         with self._lock, self._db:
@@ -104,9 +107,9 @@ class ResultsStore:
                 ).fetchone()[0]
             for r in results:
                 data = json.dumps(r.to_dict(), ensure_ascii=False)
-                if r.content_hash and not r.cached and r.reason_code not in ("permission", "io", "missing"):
+                if r.cacheable:
                     self._db.execute(
-                        "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (r.content_hash, model_sha, data, now)
+                        "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (r.content_hash, model_key, data, now)
                     )
                 if scan_id is not None:
                     self._db.execute("INSERT INTO scan_items VALUES (?, ?, ?, ?)", (scan_id, seq, r.path, data))

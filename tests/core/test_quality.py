@@ -42,10 +42,14 @@ def test_colour_photo_is_rejected_and_gray_rgb_is_not(tmp_path):
     rng = np.random.default_rng(2)
     colour = (rng.random((200, 200, 3)) * 255).astype(np.uint8)
     Image.fromarray(colour).save(tmp_path / "photo.png")
+    Image.fromarray(colour).save(tmp_path / "photo.jpg", quality=90)  # JPEG decodes via YCbCr
     gray = np.repeat((rng.random((200, 200, 1)) * 255).astype(np.uint8), 3, axis=2)
     Image.fromarray(gray).save(tmp_path / "gray_rgb.jpg", quality=90)
     assert quality.check_xray(load_xray(tmp_path / "photo.png")).code == "colour"
-    assert load_xray(tmp_path / "gray_rgb.jpg").colourfulness < quality.MAX_COLOURFULNESS
+    assert quality.check_xray(load_xray(tmp_path / "photo.jpg")).code == "colour"
+    gray_rgb = load_xray(tmp_path / "gray_rgb.jpg")
+    assert gray_rgb.photometric == "RGB"  # stored as colour, so the check really ran on three channels
+    assert gray_rgb.colourfulness < quality.MAX_COLOURFULNESS
 
 
 def test_ood_reference_round_trip(tmp_path):

@@ -1,5 +1,9 @@
 import csv
+import json
+import os
+import shutil
 import socket
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -89,7 +93,7 @@ def test_store_caches_and_survives_restart(predictor, mixed_folder, tmp_path):
     assert store2.scans()[0].count == 11
     again = Scanner(predictor, store=store2).scan_all([mixed_folder])
     cached = [r for r in again if r.cached]
-    assert len(cached) >= 9  # everything with a content hash
+    assert len(cached) == 11  # every row here depends on the file's bytes alone
     p1 = {r.name: r.probability for r in first}
     for r in again:
         assert r.probability == p1[r.name]
@@ -136,12 +140,130 @@ def test_csv_export(predictor, mixed_folder, tmp_path):
 
 def test_folder_watcher_sees_new_complete_files(tmp_path):
     _noise_png(tmp_path / "old.png", 1)
-    watcher = FolderWatcher([tmp_path])
+    watcher = FolderWatcher([tmp_path], settle=1)
     assert watcher.poll() == []
     _noise_png(tmp_path / "new.png", 2)
     assert watcher.poll() == []  # first sighting: wait until its size is stable
     assert watcher.poll() == [str(tmp_path / "new.png")]
     assert watcher.poll() == []
+
+
+def test_folder_watcher_waits_for_writers_and_sees_rewrites(tmp_path):
+    watcher = FolderWatcher([tmp_path])  # settle=2: unchanged over two polls
+    path = tmp_path / "incoming.png"
+    path.write_bytes(b"")  # a placeholder the export program fills later
+    assert [watcher.poll() for _ in range(4)] == [[], [], [], []]
+    data = _noise_png(tmp_path / "src.png", 3).read_bytes()
+    (tmp_path / "src.png").unlink()
+    path.write_bytes(data[:100])  # half written
+    assert watcher.poll() == []
+    path.write_bytes(data)
+    assert watcher.poll() == [] and watcher.poll() == []
+    assert watcher.poll() == [str(path)]
+    assert watcher.poll() == []
+    # The same name written again (a retake exported over the old file) is reported again.
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert [watcher.poll() for _ in range(3)] == [[], [], [str(path)]]
+
+
+def test_files_arriving_during_the_first_scan_are_watched(predictor, mixed_folder):
+    # The CLI creates the watcher before its first scan: a file written while that scan runs
+    # is neither in the scan's list nor taken as already known.
+    watcher = FolderWatcher([mixed_folder], settle=1)
+    first = Scanner(predictor).scan_all([mixed_folder])
+    _noise_png(mixed_folder / "arrived.png", 42)
+    assert watcher.poll() == [] and watcher.poll() == [str(mixed_folder / "arrived.png")]
+    assert "arrived.png" not in {r.name for r in first}
+
+
+class _Flaky:
+    """The real predictor, except that its next model calls fail with ``error``."""
+
+    def __init__(self, inner, error: BaseException, failures: int = 1) -> None:
+        self._inner, self._error, self.failures = inner, error, failures
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def predict_batch(self, batch):
+        if self.failures > 0:
+            self.failures -= 1
+            raise self._error
+        return self._inner.predict_batch(batch)
+
+
+def test_transient_failures_are_not_cached(predictor, mixed_folder, tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite3")
+    flaky = _Flaky(predictor, RuntimeError("out of GPU memory"))
+    first = {r.name: r for r in Scanner(flaky, store=store, batch_size=16).scan_all([mixed_folder])}
+    assert first["img0.png"].status == ERROR and first["img0.png"].reason_code == "inference"
+    again = {r.name: r for r in Scanner(predictor, store=store).scan_all([mixed_folder])}
+    assert again["img0.png"].status == OK and not again["img0.png"].cached
+    assert again["notes.png"].cached  # not an image: the same bytes always give that row
+
+
+def test_cache_key_follows_the_model_card(predictor, mixed_folder, tiny_model_dir, tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite3")
+    Scanner(predictor, store=store).scan_all([mixed_folder])
+    recalibrated = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, recalibrated)
+    card = json.loads((recalibrated / "model_card.json").read_text())
+    card["temperature"] = 2.0 * card.get("temperature", 1.0)  # same weights file, new calibration
+    (recalibrated / "model_card.json").write_text(json.dumps(card))
+    again = Scanner(Predictor(recalibrated, device="cpu"), store=store).scan_all([mixed_folder])
+    assert not any(r.cached for r in again)
+
+
+def test_a_failing_store_lookup_is_a_cache_miss(predictor, mixed_folder, monkeypatch):
+    store = ResultsStore(":memory:")
+
+    def locked(*args):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "lookup", locked)
+    results = Scanner(predictor, store=store).scan_all([mixed_folder])
+    assert len(results) == 11 and store.scans()[0].state == "finished"
+
+
+def test_ctrl_c_mid_scan_keeps_results_and_says_interrupted(predictor, mixed_folder):
+    store = ResultsStore(":memory:")
+    flaky = _Flaky(predictor, KeyboardInterrupt(), failures=0)
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        for batch, _ in Scanner(flaky, store=store, batch_size=2).scan([mixed_folder]):
+            got.extend(batch)
+            flaky.failures = 1  # Ctrl+C arrives during the next model call
+    scan = store.scans()[0]
+    assert scan.state == "interrupted" and scan.count == len(got) > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX only")
+def test_pipes_and_unlistable_folders_get_rows_not_hangs(predictor, mixed_folder, monkeypatch):
+    os.mkfifo(mixed_folder / "pipe.png")  # inside a folder: left out
+    os.mkfifo(mixed_folder.parent / "named.png")  # named explicitly: a row
+    locked = mixed_folder / "locked"
+    locked.mkdir()
+    _noise_png(locked / "hidden.png", 8)
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # root reads any folder: simulate a locked one
+    out: list = []
+    worker = threading.Thread(
+        target=lambda: out.extend(Scanner(predictor).scan_all([mixed_folder, mixed_folder.parent / "named.png"])),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the scan hung on a named pipe"
+    by_name = {r.name: r for r in out}
+    assert "pipe.png" not in by_name and len(out) == 13
+    assert by_name["named.png"].status == ERROR and "pipe" in by_name["named.png"].message
+    assert by_name["locked"].status == ERROR and "folder cannot be read" in by_name["locked"].message
 
 
 @pytest.mark.real_data

@@ -1,6 +1,7 @@
 """The path a model takes when it is trained on a lent GPU machine: a time budget, sparse last
 checkpoints, float16 chunks carried back, and an export from a data folder at another path."""
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -76,8 +77,12 @@ def test_budgeted_run_chunks_and_export_elsewhere(chest_dir, tmp_path):
     assert "--time-budget 0" in card["training"]["command"]
 
     # A crash after an epoch that was logged but not saved: --resume redoes it from the checkpoint.
-    with (run / "history.csv").open("a") as fh:
-        fh.write(history[-1] + "\n")
+    # Epoch 1 is made the best possible (tune AUC 1.0): the resumed epoch must not replace best.keras.
+    header, row = history[0].split(","), history[1].split(",")
+    row[header.index("val_auc")] = "1.0"
+    (run / "history.csv").write_text("\n".join([history[0], ",".join(row), history[-1]]) + "\n")
+    best_before = hashlib.sha256((run / "best.keras").read_bytes()).hexdigest()
     assert main([*common, "--epochs", "2", "--last-every", "2", "--resume"]) == 0
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3  # header + epochs 1, 2
     assert json.loads((run / "last.json").read_text()) == {"epochs": 2}
+    assert hashlib.sha256((run / "best.keras").read_bytes()).hexdigest() == best_before
