@@ -19,6 +19,8 @@ def test_train_export_evaluate_predict(chest_dir, tmp_path):
         assert (run / name).exists(), name
     card = json.loads((model_dir / "model_card.json").read_text())
     assert card["preprocessing"]["size"] == 32
+    # The app preprocesses by the card; training by its config: the two must be the same spec.
+    assert card["preprocessing"] == json.loads((run / "config.json").read_text())["preprocessing"]
     assert card["weights_init"].startswith("random")
     assert 0 < card["temperature"] and 0 <= card["threshold"] <= 1
     assert card["training"]["val_count"] == {"NORMAL": 16, "PNEUMONIA": 16}
