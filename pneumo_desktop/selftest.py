@@ -472,6 +472,24 @@ def check_inference(holder: dict[str, Any], folder: Path) -> str:
     return f"probability {p:.4f} (raw {first.raw_probability:.4f}), repeatable"
 
 
+def check_heatmap(holder: dict[str, Any], folder: Path) -> str:
+    """Grad-CAM needs TensorFlow's gradient machinery, which a trimmed bundle could lose."""
+    from .core.explain import gradcam
+    from .core.images import load_xray
+
+    predictor = holder.get("predictor")
+    path = folder / "synthetic_chest.png"
+    if predictor is None or not path.is_file():
+        raise RuntimeError("no model or no test image (see the checks above)")
+    xray = load_xray(path)
+    t0 = time.perf_counter()
+    heat = gradcam(predictor, xray)
+    seconds = time.perf_counter() - t0
+    if heat.shape != xray.pixels.shape or not np.isfinite(heat).all() or heat.min() < 0 or heat.max() > 1:
+        raise AssertionError(f"heatmap {heat.shape} (image {xray.pixels.shape}), range {heat.min()}..{heat.max()}")
+    return f"Grad-CAM {heat.shape[1]} x {heat.shape[0]} in {seconds:.2f} s (first call, graph built)"
+
+
 def check_scan(holder: dict[str, Any], folder: Path) -> str:
     from .core.scan import Scanner
     from .core.store import ResultsStore
@@ -546,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
             report.run(f"DICOM {syntax.keyword}", lambda s=syntax: check_syntax(s, folder))
         report.run("PNG / JPEG (Pillow)", lambda: check_pil_formats(folder))
         report.run("inference (synthetic X-ray)", lambda: check_inference(holder, folder))
+        report.run("heatmap (Grad-CAM)", lambda: check_heatmap(holder, folder))
         report.run("scan + results store", lambda: check_scan(holder, folder))
         if args.no_gui:
             report.add("Qt", SKIP, "--no-gui")
