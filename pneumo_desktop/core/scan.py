@@ -153,8 +153,9 @@ class Scanner:
         """Runs in a loader thread: hash, cache lookup, decode, quality rules, preprocess."""
         t0 = time.perf_counter()
         prep = _Prepared(path)
+        before = _signature(path)
         try:
-            if stat.S_ISREG(os.stat(path).st_mode):  # not a pipe: reading one could wait forever
+            if before is not None and stat.S_ISREG(before[0]):  # not a pipe: reading one could wait forever
                 prep.content_hash = sha256_file(path)
         except OSError:
             pass  # load_xray below gives the human reason
@@ -169,6 +170,8 @@ class Scanner:
                 return prep
         try:
             xray = load_xray(path)
+            if _signature(path) != before:  # rewritten while being read: the hash may not be of these bytes
+                prep.content_hash = ""
             prep.issue = quality.check_xray(xray)
             prep.inputs = preprocess(xray, self.predictor.spec)
             # Keep the metadata, drop the full-size pixels: memory stays flat.
@@ -229,6 +232,15 @@ class Scanner:
         for p in ready:
             p.inputs = None
         return [p.result for p in ready if p.result is not None]
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    """(mode, size, modification time) of a file, None when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mode, st.st_size, st.st_mtime_ns
 
 
 class FolderWatcher:

@@ -273,3 +273,23 @@ def test_real_chest_images(predictor, chest_dir):
     assert len(results) == 6
     assert all(r.status in (OK, REJECTED) and r.probability is not None for r in results)
     assert all(r.format == "JPEG" for r in results)
+
+
+def test_a_file_rewritten_while_it_is_read_is_not_cached(predictor, tmp_path, monkeypatch):
+    import pneumo_desktop.core.scan as scan_module
+
+    path = _noise_png(tmp_path / "exported.png", 1)
+    real_load = scan_module.load_xray
+
+    def load_after_a_rewrite(p):
+        _noise_png(Path(p), 2)  # the export program writes the file again between hash and decode
+        os.utime(p, ns=(0, Path(p).stat().st_mtime_ns + 10**9))
+        return real_load(p)
+
+    monkeypatch.setattr(scan_module, "load_xray", load_after_a_rewrite)
+    store = ResultsStore(":memory:")
+    (row,) = Scanner(predictor, store=store).scan_all([path])
+    assert row.status == OK and row.content_hash == ""
+    monkeypatch.setattr(scan_module, "load_xray", real_load)
+    (again,) = Scanner(predictor, store=store).scan_all([path])
+    assert not again.cached
