@@ -35,6 +35,10 @@ DATASET_CREDIT = (
     "for Classification. Mendeley Data, v2, 2018, doi:10.17632/rscbjbr9sj.2 — CC BY 4.0 "
     "(https://creativecommons.org/licenses/by/4.0/)"
 )
+DATASET_NOTE = (
+    "The bundled model was trained on a modified copy of this data set (downsized, re-encoded as "
+    "grayscale and re-split); its authors do not endorse Pneumo Desktop."
+)
 LICENCES = (
     ("Pneumo Desktop", "MIT"),
     ("Qt / PySide6", "LGPL-3.0"),
@@ -330,6 +334,7 @@ Every result must be reviewed by a qualified clinician.</p>
 {model_card_html(info)}
 <h3>Training data</h3>
 <p>{credit}</p>
+<p>{_h(DATASET_NOTE)}</p>
 <h3>Licences</h3>
 <table cellspacing='0' cellpadding='1'>{licences}</table>
 <p style='color:#5b6168'>Python {_h(sys.version.split()[0])} · Qt {_h(qVersion())} · PySide6 {_h(PYSIDE_VERSION)}</p>

@@ -9,7 +9,18 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QRunnable,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -97,6 +108,69 @@ def _describe_roots(roots: list[str]) -> str:
     return f"{Path(roots[0]).name} and {len(roots) - 1} more"
 
 
+class _IoSignals(QObject):
+    """Answers of the window's I/O pool (history loads, CSV exports), delivered in the GUI thread."""
+
+    history_loaded = Signal(int, object)  # request id, _HistoryLoad
+    history_failed = Signal(int, str)  # request id, message
+    csv_done = Signal(str, int)  # path, rows
+    csv_failed = Signal(str, str)  # path, message
+
+
+class _HistoryLoad:
+    """A past scan read from the store (and relabelled at ``threshold``) off the GUI thread."""
+
+    def __init__(self, scan_id: int, title: str | None, threshold: float | None) -> None:
+        self.scan_id, self.title, self.threshold = scan_id, title, threshold
+        self.results: list[ScanResult] = []
+
+
+class _HistoryTask(QRunnable):
+    """``store.scan_results`` decodes one JSON row per file: about 1 s for 20,000 rows."""
+
+    def __init__(self, request_id: int, store: ResultsStore, load: _HistoryLoad, signals: _IoSignals) -> None:
+        super().__init__()
+        self.request_id, self.store, self.load, self.signals = request_id, store, load, signals
+
+    def run(self) -> None:
+        load = self.load
+        try:
+            results = self.store.scan_results(load.scan_id)
+            if load.threshold is not None:
+                results = [r if r.threshold == load.threshold else r.relabel(load.threshold) for r in results]
+        except Exception as exc:  # noqa: BLE001 - a broken history must not stop the app
+            log.exception("cannot read scan %s from the history", load.scan_id)
+            self.signals.history_failed.emit(
+                self.request_id, f"This scan cannot be read from the history ({type(exc).__name__})."
+            )
+            return
+        load.results = results
+        self.signals.history_loaded.emit(self.request_id, load)
+
+
+class _CsvTask(QRunnable):
+    """``write_csv`` takes about 1.2 s for 20,000 rows: never in the GUI thread."""
+
+    def __init__(self, path: str, rows: list[ScanResult], include_patient: bool, signals: _IoSignals) -> None:
+        super().__init__()
+        self.path, self.rows, self.include_patient, self.signals = path, rows, include_patient, signals
+
+    def run(self) -> None:
+        try:
+            n = write_csv(self.rows, self.path, include_patient=self.include_patient)
+        except Exception as exc:  # noqa: BLE001 - a sentence for the user, the traceback for the log
+            if isinstance(exc, OSError):
+                log.warning("CSV export failed: %s", exc)
+                message = f"The CSV file could not be written: {exc.strerror or exc}."
+            else:
+                log.exception("CSV export failed")
+                message = f"The CSV file could not be written ({type(exc).__name__})."
+            self.signals.csv_failed.emit(self.path, message)
+            return
+        log.info("CSV export: %d rows (patient data: %s)", n, self.include_patient)
+        self.signals.csv_done.emit(self.path, n)
+
+
 def _format_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -117,6 +191,9 @@ class MainWindow(QMainWindow):
     scan_finished = Signal(str)  # "finished" | "cancelled" | "failed"
     report_finished = Signal(str)  # path of the PDF
     report_failed = Signal(str)
+    history_loaded = Signal(int)  # scan id, once its rows are in the table
+    csv_finished = Signal(str, int)  # path, rows
+    csv_failed = Signal(str)  # message
 
     def __init__(
         self,
@@ -145,6 +222,12 @@ class MainWindow(QMainWindow):
         self._device_before_reload: str | None = None
         self._queue: list[str] = []
         self._queue_append = False
+        #: Files reported by the watched folder and not scanned yet (queued or in the running scan).
+        #: The watcher reports a file once, so a cancel must not drop them.
+        self._watched_pending: set[str] = set()
+        self._scan_paths: list[str] = []  # what the running scan was asked to do
+        self._showing_history = False  # the table shows a past scan from History
+        self._history_request = 0
         self._scanning = False
         self._scan_started_at = 0.0
         self._scan_done = 0
@@ -156,6 +239,15 @@ class MainWindow(QMainWindow):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(UI_REFRESH_MS)
         self._refresh_timer.timeout.connect(self._show_incoming)
+
+        # History loads and CSV exports: off the GUI thread, one at a time, waited for on close.
+        self.io_pool = QThreadPool(self)
+        self.io_pool.setMaxThreadCount(1)
+        self._io = _IoSignals(self)
+        self._io.history_loaded.connect(self._on_history_loaded)
+        self._io.history_failed.connect(self._on_history_failed)
+        self._io.csv_done.connect(self._on_csv_done)
+        self._io.csv_failed.connect(self._on_csv_failed)
 
         self.results_model = ResultsTableModel(self)
         self.proxy = ResultsFilterProxy(self)
@@ -638,11 +730,16 @@ class MainWindow(QMainWindow):
             return
         paths, append = self._queue, self._queue_append
         self._queue, self._queue_append = [], False
+        if self._showing_history:  # never mix new results into a past scan shown from History
+            append = False
         if not append:
             self.results_model.clear()
             self.viewer.clear()
             self.history_list.clearSelection()
             self.setWindowTitle(f"Pneumo Desktop — {_describe_roots(paths)}")
+            self._showing_history = False
+        self._history_request += 1  # a History load still in flight must not replace this scan
+        self._scan_paths = list(paths)
         self._scanning = True
         self._scan_started_at = time.perf_counter()
         self._scan_done = 0
@@ -661,16 +758,24 @@ class MainWindow(QMainWindow):
         return self._scanning
 
     def cancel_scan(self) -> None:
+        """Stop the running scan after its batch and drop what the user queued.
+
+        Files from the watched folder stay queued: the watcher reports each file once, so dropping
+        them would leave them unscanned for good. (To stop those, stop watching.)
+        """
         if not self._scanning:
             return
         self.service.cancel()
-        dropped = len(self._queue)
-        self._queue = []
+        kept = [p for p in self._queue if p in self._watched_pending]
+        dropped = len(self._queue) - len(kept)
+        self._queue = kept
         self.cancel_button.setEnabled(False)
         self.cancel_action.setEnabled(False)
         self.progress_label.setText("Cancelling after this batch…")
         if dropped:
             log.info("cancel: %d queued item(s) dropped", dropped)
+        if kept:
+            log.info("cancel: %d file(s) from the watched folder stay queued", len(kept))
 
     def _on_scan_started(self, total: int) -> None:
         if self._closed:
@@ -691,6 +796,8 @@ class MainWindow(QMainWindow):
     def _show_incoming(self) -> None:
         self._refresh_timer.stop()
         batch, self._incoming = self._incoming, []
+        if self._watched_pending:
+            self._watched_pending.difference_update(r.path for r in batch)
         t = self.threshold
         if t is not None:
             batch = [r if r.threshold == t else r.relabel(t) for r in batch]
@@ -715,6 +822,16 @@ class MainWindow(QMainWindow):
         self._show_incoming()
         self._scanning = False
         self._progress = None
+        # Watched files the scan did not reach: scanned next after a cancel (the watcher will not
+        # report them again); forgotten after a failure, which the user is told about.
+        unscanned = [p for p in self._scan_paths if p in self._watched_pending]
+        self._scan_paths = []
+        if unscanned and state == "cancelled":
+            if not self._queue:
+                self._queue_append = True
+            self._queue[:0] = [p for p in unscanned if p not in self._queue]
+        elif unscanned:
+            self._watched_pending.difference_update(unscanned)
         seconds = time.perf_counter() - self._scan_started_at
         self.progress_row.setVisible(False)
         self.cancel_action.setEnabled(False)
@@ -725,7 +842,12 @@ class MainWindow(QMainWindow):
                 f"Scan finished: {n} {'file' if n == 1 else 'files'} in {seconds:.1f} s", 10000
             )
         elif state == "cancelled":
-            self.statusBar().showMessage(f"Scan cancelled after {n} files. Their results are saved.", 10000)
+            waiting = sum(p in self._watched_pending for p in self._queue)
+            self.statusBar().showMessage(
+                f"Scan cancelled after {n} files. Their results are saved."
+                + (f" {waiting} new files from the watched folder will still be scanned." if waiting else ""),
+                10000,
+            )
         else:
             self.statusBar().showMessage(message, 10000)
             self._warn("Scan stopped", message, "The results so far are saved. Details are in the log file.")
@@ -733,8 +855,7 @@ class MainWindow(QMainWindow):
         self._update_summary()
         log.info("scan %s (id %s): %d files in %.1f s", state, scan_id, n, seconds)
         self.scan_finished.emit(state)
-        if state != "cancelled":
-            self._dispatch()
+        self._dispatch()  # what is still queued (after a cancel: files from the watched folder)
 
     # -- dialogs for opening -------------------------------------------------------------------
     def choose_files(self) -> None:
@@ -827,7 +948,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"{len(paths)} new {'file' if len(paths) == 1 else 'files'} in the watched folder", 5000
         )
-        self.open_paths(paths, append=True)
+        self._watched_pending.update(str(p) for p in paths)
+        self.open_paths(paths, append=True)  # a fresh view instead when the table shows History
 
     def _on_watch_failed(self, message: str) -> None:
         self.stop_watch()
@@ -905,7 +1027,7 @@ class MainWindow(QMainWindow):
 
     def _history_item(self, rec: ScanRecord) -> QListWidgetItem:
         started = _dt.datetime.fromtimestamp(rec.started)
-        state = {"cancelled": " · cancelled", "running": " · interrupted"}.get(rec.state, "")
+        state = {"cancelled": " · cancelled", "interrupted": " · interrupted", "running": " · interrupted"}.get(rec.state, "")
         text = f"{started:%d %b %Y, %H:%M}\n{_describe_roots(rec.roots)} · {rec.count} {'file' if rec.count == 1 else 'files'}{state}"
         item = QListWidgetItem(text)
         item.setData(Qt.ItemDataRole.UserRole, rec.id)
@@ -919,19 +1041,41 @@ class MainWindow(QMainWindow):
             self.load_history(int(scan_id), item.data(Qt.ItemDataRole.UserRole + 1))
 
     def load_history(self, scan_id: int, title: str | None = None) -> None:
-        """Show the results of a past scan (from the store; no model run)."""
-        if self._scanning:
+        """Show the results of a past scan (from the store; no model run).
+
+        The rows are read and decoded in the I/O pool; ``history_loaded`` follows when they are shown.
+        """
+        if self._scanning or self._closed:
             return
-        results = self.store.scan_results(scan_id)
-        if self.threshold is not None:
-            results = [r.relabel(self.threshold) for r in results]
+        self._history_request += 1
+        self.statusBar().showMessage("Loading the scan from History…")
+        self.io_pool.start(
+            _HistoryTask(
+                self._history_request, self.store, _HistoryLoad(scan_id, title, self.threshold), self._io
+            )
+        )
+
+    def _on_history_loaded(self, request_id: int, load: _HistoryLoad) -> None:
+        if self._closed or request_id != self._history_request or self._scanning:
+            return  # another History item was picked, or a scan started meanwhile
+        results = load.results
         self.viewer.clear()
         self.results_model.set_results(results)
-        if title:
-            self.setWindowTitle(f"Pneumo Desktop — {title}")
+        if self.threshold is not None and self.threshold != load.threshold:  # changed while loading
+            self.results_model.relabel(self.threshold)
+        self._showing_history = True
+        if load.title:
+            self.setWindowTitle(f"Pneumo Desktop — {load.title}")
         self.results_stack.setCurrentWidget(self.table if results else self.empty_page)
         if results:
             self.select_row(0)
+        self.statusBar().clearMessage()
+        self.history_loaded.emit(load.scan_id)
+
+    def _on_history_failed(self, request_id: int, message: str) -> None:
+        if self._closed or request_id != self._history_request:
+            return
+        self.statusBar().showMessage(message, 10000)
 
     # =========================================================================================
     # Export
@@ -941,11 +1085,27 @@ class MainWindow(QMainWindow):
 
     def export_csv(
         self, path: str | os.PathLike[str], only_shown: bool = False, include_patient: bool = False
-    ) -> int:
-        """Write the table as CSV (UTF-8 with header); returns the number of rows."""
-        n = write_csv(self._export_rows(only_shown), path, include_patient=include_patient)
-        log.info("CSV export: %d rows (patient data: %s)", n, include_patient)
-        return n
+    ) -> None:
+        """Write the table as CSV (UTF-8 with header) in the I/O pool.
+
+        ``csv_finished(path, rows)`` or ``csv_failed(message)`` follows.
+        """
+        rows = self._export_rows(only_shown)  # a snapshot: the table may change while it is written
+        self.statusBar().showMessage(f"Exporting {len(rows)} rows…")
+        self.io_pool.start(_CsvTask(str(path), rows, include_patient, self._io))
+
+    def _on_csv_done(self, path: str, n: int) -> None:
+        if self._closed:
+            return
+        self.statusBar().showMessage(f"Exported {n} rows to {path}", 8000)
+        self.csv_finished.emit(path, n)
+
+    def _on_csv_failed(self, path: str, message: str) -> None:
+        if self._closed:
+            return
+        self.statusBar().showMessage(message, 8000)
+        self.csv_failed.emit(message)
+        self._warn("Export failed", message)
 
     def export_pdf(
         self, path: str | os.PathLike[str], only_shown: bool = False, include_patient: bool = False
@@ -989,15 +1149,7 @@ class MainWindow(QMainWindow):
         if choice is None:
             return
         path, dialog = choice
-        try:
-            n = self.export_csv(path, dialog.only_shown, dialog.include_patient)
-        except OSError as exc:
-            log.warning("CSV export failed: %s", exc)
-            QMessageBox.warning(
-                self, "Export failed", f"The CSV file could not be written: {exc.strerror or exc}."
-            )
-            return
-        self.statusBar().showMessage(f"Exported {n} rows to {path}", 8000)
+        self.export_csv(path, dialog.only_shown, dialog.include_patient)
 
     def choose_export_pdf(self) -> None:
         choice = self._ask_export("pdf")
@@ -1085,6 +1237,7 @@ class MainWindow(QMainWindow):
         self._queue = []
         self.service.shutdown()
         self.viewer.shutdown()
+        self.io_pool.waitForDone()  # a CSV export being written finishes, and before the store closes
         if self._owns_store:
             self.store.close()
         log.info("window closed")

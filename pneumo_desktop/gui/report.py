@@ -1,8 +1,10 @@
 """The PDF report: QPdfWriter + QPainter, no extra dependency.
 
-Page 1 summarises the scan (date, counts, model, threshold, device, disclaimer); then one page per
-flagged image (Pneumonia or Needs review) with the image, its heatmap when available, the
-probability, the label and the file name. Patient names appear only when the user opted in.
+Page 1 summarises the scan (date, counts, model, threshold, device, disclaimer) and lists, by file
+name and reason, every file that was NOT screened (Unreadable), continued on further pages when
+there are many; then one page per flagged image (Pneumonia or Needs review) with the image, its
+heatmap when available, the probability, the label and the file name. Patient names appear only
+when the user opted in.
 
 Runs in the model thread (it may compute heatmaps), so it only uses QImage/QPainter on the PDF
 device, both of which Qt allows outside the GUI thread.
@@ -22,7 +24,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainte
 from .. import __version__
 from ..core.errors import XRayLoadError
 from ..core.images import XRay, load_xray
-from ..core.results import LABELS, NEEDS_REVIEW, PNEUMONIA, REJECTED, ScanResult, summarise
+from ..core.results import LABELS, NEEDS_REVIEW, PNEUMONIA, REJECTED, UNREADABLE, ScanResult, summarise
 from .table import LABEL_COLOURS, format_probability
 from .viewer import format_date, format_person_name, gray_qimage, heatmap_rgba
 
@@ -35,6 +37,13 @@ DISCLAIMER_DETAIL = (
     "may be unreliable."
 )
 RESOLUTION = 150  # dots per inch of the page coordinate system
+#: Flagged files listed on the summary page when unreadable files must be listed too (each flagged
+#: file has a page of its own anyway; every unreadable file must be named in the report).
+FLAGGED_LINES_WITH_UNREADABLE = 8
+NOT_SCREENED_NOTE = (
+    "These files were not screened: no result exists for them. Check each file (or the original "
+    "film) and scan it again, or review it without the tool."
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,11 @@ def flagged(results: Sequence[ScanResult]) -> list[ScanResult]:
     return [r for r in results if r.label in (PNEUMONIA, NEEDS_REVIEW)]
 
 
+def not_screened(results: Sequence[ScanResult]) -> list[ScanResult]:
+    """Files without a screening result (Unreadable): the report names each one."""
+    return [r for r in results if r.label == UNREADABLE]
+
+
 def write_pdf_report(
     path: str,
     results: Sequence[ScanResult],
@@ -60,6 +74,7 @@ def write_pdf_report(
 ) -> int:
     """Write the report and return its number of pages."""
     pages = flagged(results)
+    failed = not_screened(results)
     writer = QPdfWriter(path)
     writer.setResolution(RESOLUTION)
     writer.setTitle("Pneumo Desktop screening report")
@@ -77,7 +92,15 @@ def write_pdf_report(
         raise OSError(f"cannot write {path}")
     try:
         area = QRectF(0, 0, writer.width(), writer.height())
-        _summary_page(painter, area, results, pages, ctx)
+        rest = _summary_page(painter, area, results, pages, failed, ctx)
+        extra = 0
+        while rest:  # the unreadable files that did not fit on the summary page
+            writer.newPage()
+            extra += 1
+            left = _not_screened_page(painter, area, rest, len(failed), ctx)
+            if len(left) == len(rest):  # cannot happen (a page holds at least one row); never loop
+                raise RuntimeError("a report page could not hold a single row")
+            rest = left
         for i, r in enumerate(pages, start=1):
             if progress is not None:
                 progress(i, len(pages))
@@ -85,8 +108,10 @@ def write_pdf_report(
             _result_page(painter, area, r, i, len(pages), ctx, heatmap)
     finally:
         painter.end()
-    log.info("report written to %s (%d flagged pages)", path, len(pages))
-    return 1 + len(pages)
+    log.info(
+        "report written to %s (%d flagged pages, %d unreadable files listed)", path, len(pages), len(failed)
+    )
+    return 1 + extra + len(pages)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +149,13 @@ def _text(
     return y + rect.height()
 
 
+def _height(p: QPainter, w: float, text: str, points: float = 10, bold: bool = False) -> float:
+    """The height ``_text`` would take for this text and width."""
+    p.setFont(_font(points, bold))
+    flags = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
+    return p.boundingRect(QRectF(0, 0, w, 10_000), flags, text).height()
+
+
 def _header(p: QPainter, area: QRectF, title: str, ctx: ReportContext) -> float:
     y = _text(p, area.left(), area.top(), area.width(), title, 17, bold=True)
     y = _text(
@@ -149,8 +181,14 @@ def _footer(p: QPainter, area: QRectF, ctx: ReportContext) -> None:
 
 
 def _summary_page(
-    p: QPainter, area: QRectF, results: Sequence[ScanResult], pages: list[ScanResult], ctx: ReportContext
-) -> None:
+    p: QPainter,
+    area: QRectF,
+    results: Sequence[ScanResult],
+    pages: list[ScanResult],
+    failed: list[ScanResult],
+    ctx: ReportContext,
+) -> list[ScanResult]:
+    """Draw page 1; return the unreadable files that did not fit (listed on the next pages)."""
     y = _header(p, area, "Chest X-ray screening report", ctx)
     counts = summarise(results)
     left, w = area.left(), area.width()
@@ -179,12 +217,14 @@ def _summary_page(
         ) + _px(3)
 
     y += _px(10)
+    bottom = area.bottom() - _px(120)  # above the disclaimer box
     if pages:
         y = _text(p, left, y, w, f"Flagged for review ({len(pages)}): one page each follows.", 11, bold=True)
         y += _px(4)
-        for r in pages:
-            if y > area.bottom() - _px(120):
-                _text(p, left, y, w, "…", 10)
+        limit = FLAGGED_LINES_WITH_UNREADABLE if failed else len(pages)
+        for k, r in enumerate(pages):
+            if k >= limit or y > bottom:
+                y = _text(p, left, y, w, f"… and {len(pages) - k} more", 9) + _px(1)
                 break
             _text(p, left, y, _px(80), r.label, 9)
             _text(
@@ -200,6 +240,15 @@ def _summary_page(
     else:
         y = _text(p, left, y, w, "No image was flagged as Pneumonia or Needs review.", 11)
 
+    rest: list[ScanResult] = []
+    if failed:
+        y += _px(10)
+        y = _text(p, left, y, w, f"Not screened: unreadable files ({len(failed)})", 11, bold=True) + _px(2)
+        y = _text(p, left, y, w, NOT_SCREENED_NOTE, 9, colour="#5b6168") + _px(4)
+        rest = _not_screened_rows(p, left, y, w, bottom, failed)
+        if rest:
+            _text(p, left, bottom + _px(4), w, f"{len(rest)} more on the next page.", 9, bold=True)
+
     # Disclaimer box at the bottom.
     box_h = _px(62)
     box = QRectF(left, area.bottom() - box_h - _px(24), w, box_h)
@@ -209,6 +258,41 @@ def _summary_page(
     ty = _text(p, box.left() + _px(10), box.top() + _px(8), box.width() - _px(20), DISCLAIMER, 12, bold=True)
     _text(p, box.left() + _px(10), ty + _px(2), box.width() - _px(20), DISCLAIMER_DETAIL, 9)
     _footer(p, area, ctx)
+    return rest
+
+
+def _not_screened_rows(
+    p: QPainter, left: float, y: float, w: float, bottom: float, rows: list[ScanResult], first: bool = False
+) -> list[ScanResult]:
+    """List file name and reason from ``y`` down to ``bottom``; return the rows that did not fit.
+
+    ``first``: draw the first row even if it is taller than the room (a page of its own).
+    """
+    name_w = w * 0.42
+    reason_x, reason_w = left + name_w + _px(8), w - name_w - _px(8)
+    for k, r in enumerate(rows):
+        reason = r.message or "The file could not be read."
+        height = max(_height(p, name_w, r.name, 9, bold=True), _height(p, reason_w, reason, 9))
+        if (k > 0 or not first) and y + height > bottom:
+            return rows[k:]
+        _text(p, left, y, name_w, r.name, 9, bold=True)
+        _text(p, reason_x, y, reason_w, reason, 9)
+        y += height + _px(2)
+    return []
+
+
+def _not_screened_page(
+    p: QPainter, area: QRectF, rows: list[ScanResult], total: int, ctx: ReportContext
+) -> list[ScanResult]:
+    """A continuation page of the unreadable files; return the rows left for the next one."""
+    y = _header(p, area, f"Not screened: unreadable files ({total}), continued", ctx)
+    left, w = area.left(), area.width()
+    bottom = area.bottom() - _px(30)  # above the footer
+    rest = _not_screened_rows(p, left, y, w, bottom - _px(16), rows, first=True)
+    if rest:
+        _text(p, left, bottom - _px(14), w, f"{len(rest)} more on the next page.", 9, bold=True)
+    _footer(p, area, ctx)
+    return rest
 
 
 def _result_page(

@@ -290,4 +290,13 @@ class ResultsFilterProxy(QSortFilterProxyModel):
         return not self._search or self._search in r.name.lower()
 
     def visible_results(self) -> list[ScanResult]:
-        return [self.data(self.index(i, 0), RESULT_ROLE) for i in range(self.rowCount())]
+        """The rows as shown (filtered and sorted), in the GUI thread: keep it cheap."""
+        model = self.sourceModel()
+        if not isinstance(model, ResultsTableModel):
+            return [self.data(self.index(i, 0), RESULT_ROLE) for i in range(self.rowCount())]
+        rows = model.results
+        n = self.rowCount()
+        if n == len(rows) and self.sortColumn() < 0:  # nothing hidden, not sorted: the model's order
+            return rows
+        # mapToSource is C++ only; data() would call back into Python for every row (2x slower).
+        return [rows[self.mapToSource(self.index(i, 0)).row()] for i in range(n)]

@@ -1,12 +1,16 @@
 """The image viewer: fit / 1:1 / wheel zoom / pan, window-level drag, heatmap overlay, metadata.
 
 Images are decoded with :func:`~pneumo_desktop.core.images.load_xray` in a small QThreadPool (it
-never touches the model); only the cheap 8-bit rendering happens in the GUI thread.
+never touches the model); only the cheap 8-bit rendering happens in the GUI thread. Heatmaps arrive
+already coloured (:class:`Heatmap`, built in the model thread): colouring a 2000 x 2000 map takes
+about 300 ms, far too long for the GUI thread. A heatmap is shown only over the very image it was
+computed for (same request, same decoded image, same path and size).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -90,9 +94,37 @@ def heatmap_rgba(heat: np.ndarray) -> np.ndarray:
 
 
 def heatmap_qimage(heat: np.ndarray) -> QImage:
+    """Coloured heatmap, premultiplied ARGB32 (what QPixmap uses, so showing it needs no conversion).
+
+    Slow for big images (about 300 ms at 2000 x 2000): call it off the GUI thread.
+    """
     rgba = np.ascontiguousarray(heatmap_rgba(heat))
     h, w = rgba.shape[:2]
-    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).convertToFormat(
+        QImage.Format.Format_ARGB32_Premultiplied
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Heatmap:
+    """A Grad-CAM heatmap for one image, coloured off the GUI thread.
+
+    ``path`` and ``shape`` say which image it was computed for; the viewer checks both on arrival.
+    """
+
+    path: str
+    heat: np.ndarray  # (H, W) float in [0, 1], the image's size
+    image: QImage  # heatmap_qimage(heat)
+
+    @classmethod
+    def build(cls, heat: np.ndarray, path: str) -> Heatmap:
+        """Colour ``heat`` (any thread; slow for big images, so not the GUI thread)."""
+        heat = np.asarray(heat, dtype=np.float32)
+        return cls(path=path, heat=heat, image=heatmap_qimage(heat))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.heat.shape[0], self.heat.shape[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,12 +226,13 @@ class ImageView(QGraphicsView):
     def reset_window(self) -> None:
         self.set_window(0.5, 1.0)
 
-    def set_heatmap(self, heat: np.ndarray | None) -> None:
-        if heat is None or self._levels is None:
+    def set_heatmap(self, heatmap: Heatmap | None) -> None:
+        """Show an already coloured heatmap (cheap: no per-pixel work here)."""
+        if heatmap is None or self._levels is None:
             self._heat.setPixmap(QPixmap())
             self._heat.setVisible(False)
             return
-        pix = QPixmap.fromImage(heatmap_qimage(heat))
+        pix = QPixmap.fromImage(heatmap.image)
         self._heat.setPixmap(pix)
         h, w = self._levels.shape
         self._heat.setTransform(QTransform.fromScale(w / pix.width(), h / pix.height()))
@@ -315,7 +348,7 @@ def _tool_button(
 class ViewerPanel(QWidget):
     """Shows the selected result: image, optional heatmap, and its details."""
 
-    heatmap_requested = Signal(int, object)  # request id, XRay
+    heatmap_requested = Signal(int, object)  # request id, XRay (answered with on_heatmap)
     image_loaded = Signal(str)  # path (tests and the screenshot script wait for it)
     image_failed = Signal(str, str)  # path, message
     step_requested = Signal(int)
@@ -329,10 +362,11 @@ class ViewerPanel(QWidget):
         self._signals.failed.connect(self._on_failed)
         self._request = 0
         self._heat_request = 0
+        self._heat_pending: XRay | None = None  # the image the outstanding heatmap request is for
         self._result: ScanResult | None = None
         self._xray: XRay | None = None
-        self._heat: np.ndarray | None = None
-        self._heat_path: str | None = None
+        self._heat: Heatmap | None = None  # shown or ready to show, always for self._xray
+        self._heat_for: XRay | None = None  # the decoded image self._heat was computed for
         self._heatmaps_available = False
         self._show_patient = False
 
@@ -457,8 +491,7 @@ class ViewerPanel(QWidget):
             return
         self._request += 1
         self._xray = None
-        self._heat = None
-        self._heat_path = None
+        self._forget_heatmap()
         self.view.set_levels(None)
         self._enable_image_tools(False)
         if result is None:
@@ -470,16 +503,26 @@ class ViewerPanel(QWidget):
     def clear(self) -> None:
         self.show_result(None)
 
-    def on_heatmap(self, request_id: int, heat: np.ndarray) -> None:
-        if request_id != self._heat_request or self._xray is None:
+    def on_heatmap(self, request_id: int, heatmap: Heatmap) -> None:
+        """A heatmap from the model thread. Shown only over the image it was computed for."""
+        xray = self._xray
+        if request_id != self._heat_request or xray is None or self._heat_pending is not xray:
+            log.debug("stale heatmap for %s dropped", getattr(heatmap, "path", "?"))
             return
-        self._heat = heat
-        self._heat_path = self._xray.path
-        self.view.set_heatmap(heat)
+        self._heat_pending = None
+        if heatmap.path != xray.path or heatmap.shape != (xray.pixels.shape[0], xray.pixels.shape[1]):
+            log.warning(
+                "heatmap for %s %s does not match the image shown; dropped", heatmap.path, heatmap.shape
+            )
+            return
+        self._heat = heatmap
+        self._heat_for = xray
+        self.view.set_heatmap(heatmap)
         self.view.set_heatmap_visible(self.heatmap_box.isChecked())
 
     def on_heatmap_failed(self, request_id: int, message: str) -> None:
         if request_id == self._heat_request:
+            self._heat_pending = None
             self.heatmap_box.setToolTip(message)
 
     def shutdown(self) -> None:
@@ -525,13 +568,23 @@ class ViewerPanel(QWidget):
         self._show_message(f"This file cannot be displayed.\n{message}")
         self.image_failed.emit(path, message)
 
+    def _forget_heatmap(self) -> None:
+        """Drop the heatmap and invalidate any request in flight (another image is coming)."""
+        self._heat_request += 1
+        self._heat_pending = None
+        self._heat = None
+        self._heat_for = None
+
     def _ask_heatmap(self) -> None:
         if self._xray is None or not self._heatmaps_available:
             return
-        if self._heat is not None and self._heat_path == self._xray.path:
+        if self._heat is not None and self._heat_for is self._xray:
             self.view.set_heatmap_visible(True)
             return
+        if self._heat_pending is self._xray:  # already asked (toggled off and on again): it will come
+            return
         self._heat_request += 1
+        self._heat_pending = self._xray
         self.heatmap_requested.emit(self._heat_request, self._xray)
 
     def _on_heatmap_toggled(self, on: bool) -> None:

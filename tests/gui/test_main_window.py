@@ -8,13 +8,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from pneumo_desktop.core.results import NEEDS_REVIEW, NORMAL, PNEUMONIA, UNREADABLE
 from pneumo_desktop.core.store import ResultsStore
 from pneumo_desktop.gui import MainWindow
+from pneumo_desktop.gui import main_window as main_window_module
+from pneumo_desktop.gui import report as report_module
 from pneumo_desktop.gui.table import LABEL, NAME, PROBABILITY, RESULT_ROLE
 
 from .conftest import MODEL_TIMEOUT_MS, SCAN_TIMEOUT_MS, write_images
@@ -32,6 +34,30 @@ def scan(qtbot, window: MainWindow, paths: list[Path | str]) -> str:  # noqa: AN
 
 def pdf_pages(path: Path) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", path.read_bytes()))
+
+
+def names(window: MainWindow) -> list[str]:
+    return sorted(r.name for r in window.results_model.results)
+
+
+def spy_thread(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[threading.Thread]:
+    """Wrap ``owner.name`` (still called for real) to record the threads that call it."""
+    threads: list[threading.Thread] = []
+    real = getattr(owner, name)
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    return threads
+
+
+def export(qtbot, window: MainWindow, path: Path, **kwargs: bool) -> int:  # noqa: ANN001
+    with qtbot.waitSignal(window.csv_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
+        window.export_csv(path, **kwargs)
+    assert blocker.args[0] == str(path)
+    return blocker.args[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,13 +217,15 @@ def test_settings_persist_between_sessions(qtbot, make_window, images) -> None: 
     assert str(images[0].parent) in [a.text() for a in second.recent_menu.actions()]
 
 
-def test_csv_export_all_and_filtered(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_csv_export_all_and_filtered(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     folder = tmp_path / "mix"
     write_images(folder, 4)
     (folder / "readme.txt").write_text("hello", encoding="utf-8")
     scan(qtbot, window, [folder])
+    writers = spy_thread(monkeypatch, main_window_module, "write_csv")
     out = tmp_path / "all.csv"
-    assert window.export_csv(out) == 5
+    assert export(qtbot, window, out) == 5
+    assert writers and threading.main_thread() not in writers  # written off the GUI thread
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM for Excel
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
@@ -207,17 +235,37 @@ def test_csv_export_all_and_filtered(qtbot, window, tmp_path) -> None:  # noqa: 
     assert {row["label"] for row in rows if row["path"].endswith("readme.txt")} == {UNREADABLE}
     window.filter_combo.setCurrentIndex(window.filter_combo.findData(UNREADABLE))
     shown = tmp_path / "shown.csv"
-    assert window.export_csv(shown, only_shown=True, include_patient=True) == 1
+    assert export(qtbot, window, shown, only_shown=True, include_patient=True) == 1
     rows = list(csv.DictReader(shown.open(encoding="utf-8-sig")))
     assert len(rows) == 1 and rows[0]["path"].endswith("readme.txt")
     assert "patient_name" in rows[0]
 
 
-def test_pdf_report_has_a_summary_and_one_page_per_flagged_image(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_csv_export_failure_is_a_sentence(qtbot, window, images, tmp_path) -> None:  # noqa: ANN001
+    scan(qtbot, window, images[:1])
+    with qtbot.waitSignal(window.csv_failed, timeout=SCAN_TIMEOUT_MS) as blocker:
+        window.export_csv(tmp_path / "no" / "such" / "folder" / "r.csv")
+    assert blocker.args[0].startswith("The CSV file could not be written: No such file or directory")
+
+
+def test_pdf_report_has_a_summary_and_one_page_per_flagged_image(
+    qtbot,  # noqa: ANN001
+    window,  # noqa: ANN001
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     folder = tmp_path / "mix"
     write_images(folder, 5, seed=4)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)
     scan(qtbot, window, [folder])
+    drawn: list[str] = []  # every text the report draws (in the model thread)
+    real_text = report_module._text  # noqa: SLF001
+
+    def record(p, x, y, w, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        drawn.append(text)
+        return real_text(p, x, y, w, text, *args, **kwargs)
+
+    monkeypatch.setattr(report_module, "_text", record)
     window.set_threshold(0.001)  # every readable image is flagged
     flagged = sum(r.label in (PNEUMONIA, NEEDS_REVIEW) for r in window.results_model.results)
     assert flagged == 5
@@ -226,7 +274,10 @@ def test_pdf_report_has_a_summary_and_one_page_per_flagged_image(qtbot, window, 
         window.export_pdf(out)
     assert blocker.args == [str(out)]
     assert out.read_bytes().startswith(b"%PDF")
-    assert pdf_pages(out) == 1 + flagged
+    assert pdf_pages(out) == 1 + flagged  # the one unreadable file is named on the summary page
+    broken = window.results_model.result(window.results_model.row_of(str(folder / "broken.png")))
+    assert broken.label == UNREADABLE and broken.message
+    assert "broken.png" in drawn and broken.message in drawn  # not screened: named, with the reason
     window.set_threshold(0.999)
     out2 = tmp_path / "none.pdf"
     with qtbot.waitSignal(window.report_finished, timeout=SCAN_TIMEOUT_MS):
@@ -248,7 +299,7 @@ def test_drop_files_and_folders(qtbot, window, tmp_path) -> None:  # noqa: ANN00
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(a[0])), QUrl.fromLocalFile(str(b[0].parent))])
     enter = QDragEnterEvent(
-        QPointF(300, 300),
+        QPoint(300, 300),  # QPoint: what Qt's own signature takes (PySide6 < 6.12 has no QPointF overload)
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
@@ -276,7 +327,7 @@ def test_drop_files_and_folders(qtbot, window, tmp_path) -> None:  # noqa: ANN00
     text = QMimeData()
     text.setText("hello")
     enter = QDragEnterEvent(
-        QPointF(10, 10),
+        QPoint(10, 10),
         Qt.DropAction.CopyAction,
         text,
         Qt.MouseButton.LeftButton,
@@ -286,7 +337,7 @@ def test_drop_files_and_folders(qtbot, window, tmp_path) -> None:  # noqa: ANN00
     assert not enter.isAccepted()
 
 
-def test_history_reloads_a_past_scan(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_history_reloads_a_past_scan(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     first = write_images(tmp_path / "first", 3)
     second = write_images(tmp_path / "second", 2, prefix="s")
     scan(qtbot, window, first)
@@ -295,9 +346,29 @@ def test_history_reloads_a_past_scan(qtbot, window, tmp_path) -> None:  # noqa: 
     assert window.history_list.count() == 2
     item = window.history_list.item(1)  # newest first: the first scan is second
     assert "3 files" in item.text()
-    window.history_list.itemClicked.emit(item)
-    assert sorted(r.name for r in window.results_model.results) == ["img000.png", "img001.png", "img002.png"]
+    readers = spy_thread(monkeypatch, window.store, "scan_results")
+    with qtbot.waitSignal(window.history_loaded, timeout=SCAN_TIMEOUT_MS):
+        window.history_list.itemClicked.emit(item)
+        assert window.results_model.rowCount() == 2  # the click returns before the rows are read
+    assert readers and threading.main_thread() not in readers  # decoded off the GUI thread
+    assert names(window) == ["img000.png", "img001.png", "img002.png"]
     assert window.table.currentIndex().row() == 0
+
+
+def test_a_history_load_overtaken_by_a_scan_is_dropped(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    scan(qtbot, window, write_images(tmp_path / "first", 3))
+    gate = threading.Event()
+    real = window.store.scan_results
+    window.store.scan_results = lambda scan_id: (gate.wait(10), real(scan_id))[1]  # a slow disk
+    window.load_history(window.store.scans()[0].id, "first")
+    try:
+        with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
+            window.open_paths(write_images(tmp_path / "second", 2, prefix="s"))
+    finally:
+        gate.set()  # the old scan's rows arrive after the new scan has finished
+    window.io_pool.waitForDone()
+    QApplication.processEvents()
+    assert names(window) == ["s000.png", "s001.png"]  # the scan's rows, not the old scan's
 
 
 def test_arrow_keys_move_through_results(qtbot, window, images) -> None:  # noqa: ANN001
@@ -378,6 +449,64 @@ def test_watch_folder_scans_new_files(qtbot, window, tmp_path, monkeypatch) -> N
     assert not window.watch_label.isVisible()
 
 
+def _watch(qtbot, window: MainWindow, folder: Path) -> None:  # noqa: ANN001
+    """Watch ``folder`` (its files count as already there); the test reports arrivals itself."""
+    window.start_watch(folder)
+    qtbot.wait(300)  # the watcher (model thread) has listed the folder
+
+
+def test_cancel_keeps_files_from_the_watched_folder(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    arrived = write_images(tmp_path / "incoming", 2, prefix="new")
+    _watch(qtbot, window, tmp_path / "incoming")
+    gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
+    window.service.worker.watch_found.emit([str(p) for p in arrived])  # reported once, mid-scan
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
+        window.cancel_scan()
+        gate.set()
+    assert blocker.args == ["cancelled"]
+    qtbot.waitUntil(
+        lambda: not window.is_scanning and {"new000.png", "new001.png"} <= set(names(window)),
+        timeout=SCAN_TIMEOUT_MS,
+    )
+    window.stop_watch()
+
+
+def test_a_cancelled_scan_of_watched_files_finishes_them(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    arrived = write_images(tmp_path / "incoming", 12, prefix="new")
+    _watch(qtbot, window, tmp_path / "incoming")
+    gate = threading.Event()
+    window.service.worker.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
+    window.service.worker.watch_found.emit([str(p) for p in arrived])
+    qtbot.waitUntil(lambda: window.results_model.rowCount() > 0, timeout=SCAN_TIMEOUT_MS)
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
+        window.cancel_scan()
+        gate.set()
+    assert blocker.args == ["cancelled"]
+    assert window.results_model.rowCount() < 12
+    # The watcher will not report them again: the rest are scanned next, into the same view.
+    qtbot.waitUntil(
+        lambda: not window.is_scanning and names(window) == sorted(p.name for p in arrived),
+        timeout=SCAN_TIMEOUT_MS,
+    )
+    window.stop_watch()
+
+
+def test_a_watched_arrival_does_not_join_a_scan_from_history(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    scan(qtbot, window, write_images(tmp_path / "yesterday", 3))
+    scan(qtbot, window, write_images(tmp_path / "other", 2, prefix="o"))
+    arrived = write_images(tmp_path / "incoming", 1, prefix="new")
+    _watch(qtbot, window, tmp_path / "incoming")
+    with qtbot.waitSignal(window.history_loaded, timeout=SCAN_TIMEOUT_MS):
+        window.history_list.itemClicked.emit(window.history_list.item(1))
+    assert names(window) == ["img000.png", "img001.png", "img002.png"]
+    assert "yesterday" in window.windowTitle()
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
+        window.service.worker.watch_found.emit([str(arrived[0])])
+    assert names(window) == ["new000.png"]  # a fresh live view, not yesterday's scan plus today's file
+    assert "yesterday" not in window.windowTitle()
+    window.stop_watch()
+
+
 def test_preferences_apply_threshold_and_reload_on_device_change(qtbot, window) -> None:  # noqa: ANN001
     dialog = window.preferences_dialog()
     assert dialog.device() == "auto"
@@ -418,6 +547,7 @@ def test_about_box_and_diagnostics(window) -> None:  # noqa: ANN001
     about.deleteLater()
     assert "Decision support only, not a diagnostic device." in text
     assert "doi:10.17632/rscbjbr9sj.2" in text and "CC BY 4.0" in text
+    assert "trained on a modified copy of this data set (downsized, re-encoded" in text
     for name in ("PySide6", "LGPL-3.0", "Apache-2.0", "python-gdcm", "MIT-CMU"):
         assert name in text
     assert "tiny-test-model 0.0.1" in text

@@ -38,7 +38,9 @@ def test_real_xrays_scan_view_and_export(qtbot, window, chest_dir, tmp_path) -> 
             assert window.viewer.view.image_size() == img.size
         assert window.viewer._fields["Size"].text() == f"{img.size[0]} × {img.size[1]} pixels"  # noqa: SLF001
     out = tmp_path / "real.csv"
-    assert window.export_csv(out) == 4
+    with qtbot.waitSignal(window.csv_finished, timeout=SCAN_TIMEOUT_MS) as exported:
+        window.export_csv(out)  # written off the GUI thread
+    assert exported.args == [str(out), 4]
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert [row["label"] for row in rows] == [r.label for r in results]
 

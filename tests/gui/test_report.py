@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pneumo_desktop.core.results import ERROR, NEEDS_REVIEW, OK, PNEUMONIA, REJECTED, ScanResult, label_for
+from pneumo_desktop.core.results import (
+    ERROR,
+    NEEDS_REVIEW,
+    OK,
+    PNEUMONIA,
+    REJECTED,
+    UNREADABLE,
+    ScanResult,
+    label_for,
+)
 from pneumo_desktop.gui import report
 from pneumo_desktop.gui.report import DISCLAIMER, ReportContext, write_pdf_report
 
@@ -72,6 +81,39 @@ def test_summary_and_flagged_pages(tmp_path: Path, drawn: list[str]) -> None:
     assert PNEUMONIA in drawn and NEEDS_REVIEW in drawn
     assert "2024-01-02" in text
     assert "Jane" not in text and "ID-77" not in text  # no patient data unless asked
+    # The file that was not screened is named, with its reason, on the summary page.
+    assert "gone.png" in drawn and results[3].message in drawn
+    assert any(t.startswith("Not screened: unreadable files (1)") for t in drawn)
+
+
+def unreadable(path: Path, message: str) -> ScanResult:
+    return ScanResult(path=str(path), status=ERROR, probability=None, label=UNREADABLE, message=message)
+
+
+def test_every_unreadable_file_is_named_on_continued_pages(tmp_path: Path, drawn: list[str]) -> None:
+    imgs = write_images(tmp_path / "i", 2)
+    failed = [
+        unreadable(tmp_path / f"film-{i:03d}.dcm", f"Corrupt file ({i} bytes read).") for i in range(80)
+    ]
+    results = [row(imgs[0], 0.9), row(imgs[1], 0.1), *failed]
+    out = tmp_path / "r.pdf"
+    n = write_pdf_report(str(out), results, ReportContext(model="m", device="CPU", threshold=0.5))
+    assert n == pages(out)
+    assert n >= 1 + 2 + 1  # summary, at least two continued pages for 80 rows, one flagged page
+    for r in failed:
+        assert r.name in drawn and r.message in drawn
+    continued = [t for t in drawn if t == "Not screened: unreadable files (80), continued"]
+    assert len(continued) == n - 2  # every page but the summary and the flagged image's
+
+
+def test_many_flagged_files_leave_room_for_the_unreadable_ones(tmp_path: Path, drawn: list[str]) -> None:
+    imgs = write_images(tmp_path / "i", 1)
+    flagged_rows = [row(imgs[0], 0.9)] * 12
+    results = [*flagged_rows, unreadable(tmp_path / "lost.png", "File not found.")]
+    out = tmp_path / "r.pdf"
+    assert write_pdf_report(str(out), results, ReportContext(model="m", device="CPU", threshold=0.5)) == 13
+    assert "lost.png" in drawn and "File not found." in drawn
+    assert "… and 4 more" in drawn
 
 
 def test_patient_names_only_when_asked(tmp_path: Path, drawn: list[str]) -> None:

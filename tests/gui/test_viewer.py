@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,12 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from pneumo_desktop.core.results import UNREADABLE
+from pneumo_desktop.core.results import OK, PNEUMONIA, UNREADABLE, ScanResult
+from pneumo_desktop.gui import viewer as viewer_module
 from pneumo_desktop.gui.main_window import MainWindow
-from pneumo_desktop.gui.viewer import ViewerPanel, heatmap_rgba, window_lut
+from pneumo_desktop.gui.viewer import Heatmap, ViewerPanel, heatmap_rgba, window_lut
 
-from .conftest import SCAN_TIMEOUT_MS
+from .conftest import SCAN_TIMEOUT_MS, write_images
 
 
 def scan_and_select(qtbot, window: MainWindow, paths: list[Path | str], name: str) -> None:  # noqa: ANN001
@@ -108,23 +110,95 @@ def test_window_lut_maps_the_window_to_full_range() -> None:
     assert narrow[int(0.35 * 4095)] == 0 and narrow[int(0.65 * 4095)] == 255
 
 
-def test_heatmap_overlay_from_the_model_thread(qtbot, window, images) -> None:  # noqa: ANN001
+def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatch) -> None:  # noqa: ANN001
     if not window.model_info.heatmaps:
         assert window.viewer.heatmap_box.isHidden() and window.viewer.opacity_slider.isHidden()
         pytest.skip("pneumo_desktop.core.explain is not available")
+    colouring_threads: list[threading.Thread] = []
+    real_rgba = viewer_module.heatmap_rgba
+
+    def spy(heat):  # noqa: ANN001, ANN202 - the real colouring, noting which thread runs it
+        colouring_threads.append(threading.current_thread())
+        return real_rgba(heat)
+
+    monkeypatch.setattr(viewer_module, "heatmap_rgba", spy)
     scan_and_select(qtbot, window, images, images[1].name)
     viewer = window.viewer
     assert not viewer.heatmap_box.isHidden() and not viewer.opacity_slider.isHidden()
     with qtbot.waitSignal(window.service.worker.heatmap_ready, timeout=SCAN_TIMEOUT_MS) as blocker:
         viewer.heatmap_box.setChecked(True)
-    heat = blocker.args[1]
+    heatmap = blocker.args[1]
+    assert isinstance(heatmap, Heatmap) and heatmap.path == str(images[1])
+    heat = heatmap.heat
     assert heat.shape == (160, 160) and 0.0 <= heat.min() and heat.max() <= 1.0
+    assert (heatmap.image.width(), heatmap.image.height()) == (160, 160)
     qtbot.waitUntil(lambda: viewer.view._heat.isVisible(), timeout=5000)  # noqa: SLF001
+    # The heatmap was coloured (slow for big images) in the model thread, never in the GUI thread.
+    assert colouring_threads and threading.main_thread() not in colouring_threads
     viewer.opacity_slider.setValue(80)
     assert viewer.view._heat.opacity() == pytest.approx(0.8)  # noqa: SLF001
     viewer.heatmap_box.setChecked(False)
     assert not viewer.view._heat.isVisible()  # noqa: SLF001
     assert window.heatmap_action.isVisible()
+
+
+def _row(path: Path) -> ScanResult:
+    return ScanResult(path=str(path), status=OK, probability=0.9, label=PNEUMONIA, message="", threshold=0.5)
+
+
+def test_a_late_heatmap_is_never_shown_over_another_image(qtbot, tmp_path) -> None:  # noqa: ANN001
+    """Heatmap for A asked, turned off, B selected, then A's heatmap arrives: it must not show on B."""
+    a, b = write_images(tmp_path / "i", 2)  # same size: only the request tells them apart
+    panel = ViewerPanel()
+    qtbot.addWidget(panel)
+    panel.set_heatmaps_available(True)
+    requests: list[tuple[int, object]] = []
+    panel.heatmap_requested.connect(lambda rid, xray: requests.append((rid, xray)))
+    heat_item = panel.view._heat  # noqa: SLF001
+    try:
+        with qtbot.waitSignal(panel.image_loaded, timeout=10_000):
+            panel.show_result(_row(a))
+        panel.heatmap_box.setChecked(True)
+        [(rid_a, xray_a)] = requests
+        panel.heatmap_box.setChecked(False)
+        with qtbot.waitSignal(panel.image_loaded, timeout=10_000):
+            panel.show_result(_row(b))
+        panel.on_heatmap(rid_a, Heatmap.build(np.ones(xray_a.pixels.shape, np.float32), xray_a.path))
+        panel.heatmap_box.setChecked(True)
+        assert heat_item.pixmap().isNull() and not heat_item.isVisible()  # A's map is not on B
+        assert len(requests) == 2 and requests[1][1] is panel.xray and panel.xray.path == str(b)
+        rid_b = requests[1][0]
+        # An answer to B's request that names another file is refused too.
+        panel.on_heatmap(rid_b, Heatmap.build(np.ones(xray_a.pixels.shape, np.float32), str(a)))
+        assert heat_item.pixmap().isNull() and not heat_item.isVisible()
+        panel.heatmap_box.setChecked(False)
+        panel.heatmap_box.setChecked(True)  # asked again; now B's own heatmap arrives and shows
+        rid_b, xray_b = requests[-1]
+        assert xray_b is panel.xray and rid_b != requests[1][0]
+        panel.on_heatmap(rid_b, Heatmap.build(np.ones(xray_b.pixels.shape, np.float32), xray_b.path))
+        assert not heat_item.pixmap().isNull() and heat_item.isVisible()
+    finally:
+        panel.shutdown()
+
+
+def test_toggling_while_a_heatmap_is_computed_asks_once(qtbot, tmp_path) -> None:  # noqa: ANN001
+    [a] = write_images(tmp_path / "i", 1)
+    panel = ViewerPanel()
+    qtbot.addWidget(panel)
+    panel.set_heatmaps_available(True)
+    requests: list[tuple[int, object]] = []
+    panel.heatmap_requested.connect(lambda rid, xray: requests.append((rid, xray)))
+    try:
+        with qtbot.waitSignal(panel.image_loaded, timeout=10_000):
+            panel.show_result(_row(a))
+        panel.heatmap_box.setChecked(True)
+        panel.heatmap_box.setChecked(False)
+        panel.heatmap_box.setChecked(True)
+        [(rid, xray)] = requests  # the model thread is not asked twice for the same image
+        panel.on_heatmap(rid, Heatmap.build(np.ones(xray.pixels.shape, np.float32), xray.path))
+        assert panel.view._heat.isVisible()  # noqa: SLF001
+    finally:
+        panel.shutdown()
 
 
 def test_heatmap_controls_hidden_without_the_explain_module(qtbot, make_window, monkeypatch) -> None:  # noqa: ANN001
