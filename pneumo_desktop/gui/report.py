@@ -22,8 +22,9 @@ from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
 from .. import __version__
+from ..core.card import sha256_file
 from ..core.errors import XRayLoadError
-from ..core.images import XRay, load_xray
+from ..core.images import XRay, load_error_from_os, load_xray
 from ..core.results import LABELS, NEEDS_REVIEW, PNEUMONIA, REJECTED, UNREADABLE, ScanResult, summarise
 from .table import LABEL_COLOURS, format_probability
 from .viewer import format_date, format_person_name, gray_qimage, heatmap_rgba
@@ -349,9 +350,12 @@ def _result_page(
 
     box = QRectF(left, y, w, area.bottom() - y - _px(30))
     try:
+        if r.content_hash and sha256_file(r.path) != r.content_hash:
+            raise XRayLoadError("the file has changed since it was scanned, so it is not the image this result is for")
         xray = load_xray(r.path)
-    except XRayLoadError as exc:
-        _text(p, left, y, w, f"The image could not be loaded for this report: {exc}", 10, colour="#c0392b")
+    except (XRayLoadError, OSError) as exc:
+        reason = load_error_from_os(exc) if isinstance(exc, OSError) else exc
+        _text(p, left, y, w, f"The image could not be loaded for this report: {reason}", 10, colour="#c0392b")
         _footer(p, area, ctx)
         return
     heat = heatmap(xray) if heatmap is not None else None

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.card import sha256_file
 from ..core.errors import XRayLoadError
 from ..core.images import XRay, load_xray
 from ..core.results import ScanResult
@@ -132,19 +133,26 @@ class Heatmap:
 
 
 class _LoaderSignals(QObject):
-    loaded = Signal(int, object, object)  # request id, XRay, quantised pixels
+    loaded = Signal(int, object, object, bool)  # request id, XRay, quantised pixels, file changed since scan
     failed = Signal(int, str)
 
 
 class _LoadTask(QRunnable):
-    def __init__(self, request_id: int, path: str, signals: _LoaderSignals) -> None:
+    def __init__(self, request_id: int, path: str, signals: _LoaderSignals, content_hash: str = "") -> None:
         super().__init__()
         self.request_id, self.path, self.signals = request_id, path, signals
+        self.content_hash = content_hash  # of the bytes that were scanned ("" when unknown)
 
     def run(self) -> None:
         try:
             xray = load_xray(self.path)
             levels = quantise(xray.pixels)
+            # An export folder may reuse a name, and History rows can be weeks old: the file on disk
+            # may no longer be the one the result is for.
+            changed = bool(self.content_hash) and sha256_file(self.path) != self.content_hash
+        except OSError as exc:
+            self.signals.failed.emit(self.request_id, f"The file cannot be read ({exc.strerror or exc}).")
+            return
         except XRayLoadError as exc:
             self.signals.failed.emit(self.request_id, str(exc))
             return
@@ -154,7 +162,7 @@ class _LoadTask(QRunnable):
                 self.request_id, f"The image cannot be displayed ({type(exc).__name__})."
             )
             return
-        self.signals.loaded.emit(self.request_id, xray, levels)
+        self.signals.loaded.emit(self.request_id, xray, levels, changed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +377,7 @@ class ViewerPanel(QWidget):
         self._heat_for: XRay | None = None  # the decoded image self._heat was computed for
         self._heatmaps_available = False
         self._show_patient = False
+        self._changed = False  # the file on disk is not the one that was scanned
 
         # toolbar
         bar = QHBoxLayout()
@@ -491,6 +500,7 @@ class ViewerPanel(QWidget):
             return
         self._request += 1
         self._xray = None
+        self._changed = False
         self._forget_heatmap()
         self.view.set_levels(None)
         self._enable_image_tools(False)
@@ -498,7 +508,7 @@ class ViewerPanel(QWidget):
             self._show_message("Select a result to see the image.")
             return
         self._show_message("Loading image…")
-        self.pool.start(_LoadTask(self._request, result.path, self._signals))
+        self.pool.start(_LoadTask(self._request, result.path, self._signals, result.content_hash))
 
     def clear(self) -> None:
         self.show_result(None)
@@ -549,10 +559,11 @@ class ViewerPanel(QWidget):
         if not enabled:
             self.zoom_label.setText("")
 
-    def _on_loaded(self, request_id: int, xray: XRay, levels: np.ndarray) -> None:
+    def _on_loaded(self, request_id: int, xray: XRay, levels: np.ndarray, changed: bool = False) -> None:
         if request_id != self._request:
             return
         self._xray = xray
+        self._changed = changed
         self._stack.setCurrentWidget(self.view)
         self.view.set_levels(levels)
         self._enable_image_tools(True)
@@ -612,7 +623,13 @@ class ViewerPanel(QWidget):
         self.result_icon.setPixmap(label_icon(r.label).pixmap(16, 16))
         prob = "" if r.probability is None else f" — probability {format_probability(r.probability)}"
         self.result_text.setText(f"<b>{r.label}</b>{prob}")
-        f["Reason"].setText(r.message or "–")
+        reason = r.message or "–"
+        if self._changed and x is not None:
+            reason = (
+                "⚠ This file has changed since it was scanned: the result is for the earlier version, "
+                "not the image shown. Scan it again."
+            )
+        f["Reason"].setText(reason)
         f["File"].setText(r.path)
         fmt = (x.format if x else r.format) or "–"
         if x is not None and x.bit_depth:

@@ -139,3 +139,16 @@ def test_unwritable_path_raises_oserror(tmp_path: Path) -> None:
             [],
             ReportContext(model="m", device="CPU", threshold=0.5),
         )
+
+
+def test_a_flagged_file_changed_since_its_scan_is_not_printed(tmp_path: Path, drawn: list[str]) -> None:
+    from dataclasses import replace
+
+    from pneumo_desktop.core.card import sha256_file
+
+    imgs = write_images(tmp_path / "i", 2)
+    flagged = replace(row(imgs[0], 0.95), content_hash=sha256_file(imgs[0]))
+    imgs[0].write_bytes(imgs[1].read_bytes())  # the name now holds another film
+    out = tmp_path / "r.pdf"
+    assert write_pdf_report(str(out), [flagged], ReportContext(model="m", device="CPU", threshold=0.5)) == 2
+    assert any("has changed since it was scanned" in t for t in drawn)

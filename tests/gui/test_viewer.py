@@ -257,3 +257,15 @@ def test_dicom_metadata_and_hidden_patient_name(qtbot, window, dicom_dir) -> Non
     assert viewer.patient_label.text() == name.replace("^", " ")
     viewer.patient_button.click()
     assert viewer.patient_label.text() == "Hidden"
+
+
+def test_a_file_changed_since_its_scan_is_flagged(qtbot, window, images) -> None:  # noqa: ANN001
+    scan_and_select(qtbot, window, images, images[1].name)
+    viewer = window.viewer
+    result = viewer._result
+    assert "changed" not in viewer._fields["Reason"].text()
+    images[1].write_bytes(images[0].read_bytes())  # the export folder reused the name for another film
+    viewer.show_result(None)
+    with qtbot.waitSignal(viewer.image_loaded, timeout=10_000):
+        viewer.show_result(result)
+    assert "changed since it was scanned" in viewer._fields["Reason"].text()
