@@ -11,6 +11,7 @@ import logging
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -321,27 +322,43 @@ def iter_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
     cannot be listed (its row says so). Pipes, sockets and devices inside folders are left out:
     reading one could wait forever. Paths named explicitly are returned as given.
     """
-    out: list[Path] = []
+    return [p for p, _ in walk_files(paths)]
 
-    def unlistable(exc: OSError) -> None:
-        log.warning("cannot list a folder: %s", exc.strerror or exc)
+
+_UNLISTABLE_WARNED: set[str] = set()  # a watched folder is walked every 2 s: warn once per folder
+
+
+def walk_files(paths: list[str | os.PathLike[str]]) -> Iterator[tuple[Path, os.stat_result | None]]:
+    """:func:`iter_image_files` with each file's ``os.stat`` (one call per file). The stat is None
+    for paths named explicitly, folders that cannot be listed and files that cannot be stat'ed."""
+    unlistable: list[Path] = []
+
+    def on_error(exc: OSError) -> None:
         if exc.filename:
-            out.append(Path(exc.filename))
+            unlistable.append(Path(exc.filename))
+            if str(exc.filename) not in _UNLISTABLE_WARNED:
+                _UNLISTABLE_WARNED.add(str(exc.filename))
+                log.warning("cannot list a folder: %s", exc.strerror or exc)
 
     for p in paths:
         p = Path(p)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p, onerror=unlistable):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                out.extend(f for f in (Path(root) / n for n in sorted(files) if not n.startswith(".")) if _listable(f))
-        else:
-            out.append(p)
-    return out
-
-
-def _listable(path: Path) -> bool:
-    """Regular files, and anything that cannot be stat'ed (a broken link: its row says why)."""
-    try:
-        return stat.S_ISREG(path.stat().st_mode)
-    except OSError:
-        return True
+        if not p.is_dir():
+            yield p, None
+            continue
+        for root, dirs, files in os.walk(p, onerror=on_error):
+            while unlistable:
+                yield unlistable.pop(0), None
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                path = Path(root) / name
+                try:
+                    st = path.stat()
+                except OSError:
+                    yield path, None  # a broken link: its row says why
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    yield path, st
+        while unlistable:
+            yield unlistable.pop(0), None

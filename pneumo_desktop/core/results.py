@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .card import sha256_file
+
 OK, ERROR, REJECTED = "ok", "error", "rejected"
 PNEUMONIA, NORMAL, NEEDS_REVIEW, UNREADABLE = "Pneumonia", "Normal", "Needs review", "Unreadable"
 LABELS = (PNEUMONIA, NORMAL, NEEDS_REVIEW, UNREADABLE)
@@ -66,8 +68,15 @@ class ScanResult:
         """Whether a rescan of the same bytes with the same model would give this row again."""
         return bool(self.content_hash) and not self.cached and (self.status != ERROR or self.reason_code in FILE_ERRORS)
 
+    def file_changed(self) -> bool:
+        """Whether the file at ``path`` no longer holds the bytes that were scanned (export folders
+        reuse names; History rows can be old). False when no hash was kept; OSError if unreadable."""
+        return bool(self.content_hash) and sha256_file(self.path) != self.content_hash
+
     def relabel(self, threshold: float) -> ScanResult:
         """The same result at another operating point (no model run)."""
+        if threshold == self.threshold:
+            return self
         return replace(self, threshold=threshold, label=label_for(self.status, self.probability, threshold))
 
     def to_dict(self) -> dict[str, Any]:

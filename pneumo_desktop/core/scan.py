@@ -27,7 +27,7 @@ import numpy as np
 from . import quality
 from .card import sha256_file
 from .errors import XRayLoadError
-from .images import XRay, iter_image_files, load_xray
+from .images import XRay, iter_image_files, load_xray, walk_files
 from .preprocess import preprocess
 from .results import ERROR, OK, REJECTED, ScanResult, label_for
 from .store import ResultsStore
@@ -170,8 +170,6 @@ class Scanner:
                 return prep
         try:
             xray = load_xray(path)
-            if _signature(path) != before:  # rewritten while being read: the hash may not be of these bytes
-                prep.content_hash = ""
             prep.issue = quality.check_xray(xray)
             prep.inputs = preprocess(xray, self.predictor.spec)
             # Keep the metadata, drop the full-size pixels: memory stays flat.
@@ -184,6 +182,11 @@ class Scanner:
                 path, prep.content_hash, f"Unexpected error while reading the file ({type(exc).__name__}).",
                 "internal", time.perf_counter() - t0,
             )
+        if prep.content_hash and _signature(path) != before:
+            # Rewritten while being read: the hash may not be of the bytes decoded. No cache entry.
+            prep.content_hash = ""
+            if prep.result is not None:
+                prep.result = replace(prep.result, content_hash="")
         prep.seconds = time.perf_counter() - t0
         return prep
 
@@ -265,12 +268,9 @@ class FolderWatcher:
             self._known = {str(p): sig for p, sig in self._signatures()}
 
     def _signatures(self) -> Iterator[tuple[Path, tuple[int, int]]]:
-        for p in iter_image_files(self.folders):
-            try:
-                st = p.stat()
-            except OSError:
-                continue  # gone again, or a broken link: nothing to scan yet
-            yield p, (st.st_size, st.st_mtime_ns)
+        for p, st in walk_files(self.folders):
+            if st is not None:  # not a broken link or an unlistable folder: nothing to scan there yet
+                yield p, (st.st_size, st.st_mtime_ns)
 
     def poll(self) -> list[str]:
         """Files that are new or changed and complete since the previous polls."""

@@ -941,6 +941,10 @@ class MainWindow(QMainWindow):
         self.service.unwatch()
         self.watch_action.setChecked(False)
         self.watch_label.setVisible(False)
+        # Stopping the watch is how the user stops its files: queued ones go, and a cancel of the
+        # running scan no longer puts them back.
+        self._queue = [p for p in self._queue if p not in self._watched_pending]
+        self._watched_pending.clear()
 
     def _on_watch_found(self, paths: list[str]) -> None:
         if self._closed or self._watching is None:

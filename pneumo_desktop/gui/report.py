@@ -22,7 +22,6 @@ from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
 from .. import __version__
-from ..core.card import sha256_file
 from ..core.errors import XRayLoadError
 from ..core.images import XRay, load_error_from_os, load_xray
 from ..core.results import LABELS, NEEDS_REVIEW, PNEUMONIA, REJECTED, UNREADABLE, ScanResult, summarise
@@ -350,7 +349,7 @@ def _result_page(
 
     box = QRectF(left, y, w, area.bottom() - y - _px(30))
     try:
-        if r.content_hash and sha256_file(r.path) != r.content_hash:
+        if r.file_changed():
             raise XRayLoadError("the file has changed since it was scanned, so it is not the image this result is for")
         xray = load_xray(r.path)
     except (XRayLoadError, OSError) as exc:

@@ -44,7 +44,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.card import sha256_file
 from ..core.errors import XRayLoadError
 from ..core.images import XRay, load_xray
 from ..core.results import ScanResult
@@ -138,10 +137,10 @@ class _LoaderSignals(QObject):
 
 
 class _LoadTask(QRunnable):
-    def __init__(self, request_id: int, path: str, signals: _LoaderSignals, content_hash: str = "") -> None:
+    def __init__(self, request_id: int, result: ScanResult, signals: _LoaderSignals) -> None:
         super().__init__()
-        self.request_id, self.path, self.signals = request_id, path, signals
-        self.content_hash = content_hash  # of the bytes that were scanned ("" when unknown)
+        self.request_id, self.result, self.signals = request_id, result, signals
+        self.path = result.path
 
     def run(self) -> None:
         try:
@@ -149,7 +148,7 @@ class _LoadTask(QRunnable):
             levels = quantise(xray.pixels)
             # An export folder may reuse a name, and History rows can be weeks old: the file on disk
             # may no longer be the one the result is for.
-            changed = bool(self.content_hash) and sha256_file(self.path) != self.content_hash
+            changed = self.result.file_changed()
         except OSError as exc:
             self.signals.failed.emit(self.request_id, f"The file cannot be read ({exc.strerror or exc}).")
             return
@@ -508,7 +507,7 @@ class ViewerPanel(QWidget):
             self._show_message("Select a result to see the image.")
             return
         self._show_message("Loading image…")
-        self.pool.start(_LoadTask(self._request, result.path, self._signals, result.content_hash))
+        self.pool.start(_LoadTask(self._request, result, self._signals))
 
     def clear(self) -> None:
         self.show_result(None)

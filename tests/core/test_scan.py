@@ -293,3 +293,25 @@ def test_a_file_rewritten_while_it_is_read_is_not_cached(predictor, tmp_path, mo
     monkeypatch.setattr(scan_module, "load_xray", real_load)
     (again,) = Scanner(predictor, store=store).scan_all([path])
     assert not again.cached
+
+
+def test_a_file_truncated_while_it_is_read_is_not_cached_as_corrupt(predictor, tmp_path, monkeypatch):
+    import pneumo_desktop.core.scan as scan_module
+
+    path = _noise_png(tmp_path / "exported.png", 1)
+    real_load = scan_module.load_xray
+
+    def load_mid_write(p):
+        data = Path(p).read_bytes()
+        Path(p).write_bytes(data[: len(data) // 3])  # caught half-way through a rewrite
+        os.utime(p, ns=(0, Path(p).stat().st_mtime_ns + 10**9))
+        return real_load(p)
+
+    monkeypatch.setattr(scan_module, "load_xray", load_mid_write)
+    store = ResultsStore(":memory:")
+    (row,) = Scanner(predictor, store=store).scan_all([path])
+    assert row.status == ERROR and row.reason_code == "corrupt" and row.content_hash == ""
+    _noise_png(path, 1)  # the same bytes as when it was hashed
+    monkeypatch.setattr(scan_module, "load_xray", real_load)
+    (again,) = Scanner(predictor, store=store).scan_all([path])
+    assert again.status == OK and not again.cached

@@ -471,6 +471,20 @@ def test_cancel_keeps_files_from_the_watched_folder(qtbot, window, tmp_path) -> 
     window.stop_watch()
 
 
+def test_stopping_the_watch_drops_its_queued_files(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    arrived = write_images(tmp_path / "incoming", 2, prefix="new")
+    _watch(qtbot, window, tmp_path / "incoming")
+    gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
+    window.service.worker.watch_found.emit([str(p) for p in arrived])
+    window.stop_watch()
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
+        window.cancel_scan()
+        gate.set()
+    assert blocker.args == ["cancelled"]
+    qtbot.wait(300)
+    assert not window.is_scanning and not {"new000.png", "new001.png"} & set(names(window))
+
+
 def test_a_cancelled_scan_of_watched_files_finishes_them(qtbot, window, tmp_path) -> None:  # noqa: ANN001
     arrived = write_images(tmp_path / "incoming", 12, prefix="new")
     _watch(qtbot, window, tmp_path / "incoming")
