@@ -77,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
-        # pydicom logs every decoder plugin it tries on a damaged file; the row's message says enough.
-        logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+        from .core.dicom import without_pydicom_logs
+
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(without_pydicom_logs)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"pneumo-scan: no such file or folder: {', '.join(missing)}", file=sys.stderr)

@@ -58,6 +58,14 @@ from .images import MAX_PIXELS, MEMORY_MESSAGE, XRay, check_dimensions, colourfu
 
 log = logging.getLogger(__name__)
 
+
+def without_pydicom_logs(record: logging.LogRecord) -> bool:
+    """A filter for the applications' log handlers: pydicom logs a traceback for every decoder
+    plugin that fails on a damaged file, and the file's row already says what went wrong. (A
+    filter, not a level: importing pydicom resets its logger's level, and importing it early
+    would cost start-up time.)"""
+    return not (record.name == "pydicom" or record.name.startswith("pydicom."))
+
 #: Modalities whose images are not projection radiographs (cross-sectional, ultrasound,
 #: photographs, non-image objects). Everything else, including an absent or unknown modality,
 #: is treated as a projection radiograph. MG, XA, RF, PX and IO *are* projection X-ray techniques

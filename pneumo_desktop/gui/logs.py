@@ -14,6 +14,7 @@ from collections import deque
 from pathlib import Path
 
 from .. import __version__
+from ..core.dicom import without_pydicom_logs
 from ..core.paths import user_data_dir
 
 LOG_NAME = "pneumo_desktop.log"
@@ -42,12 +43,15 @@ def configure_logging(level: int = logging.INFO, console: bool = True) -> Path:
     )
     file_handler.setFormatter(logging.Formatter(_FORMAT))
     file_handler._pneumo = True  # type: ignore[attr-defined]
+    if level > logging.DEBUG:
+        file_handler.addFilter(without_pydicom_logs)
     root.addHandler(file_handler)
     if console and sys.stderr is not None:
         stream = logging.StreamHandler(sys.stderr)
         stream.setLevel(logging.WARNING)
         stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         stream._pneumo = True  # type: ignore[attr-defined]
+        stream.addFilter(without_pydicom_logs)
         root.addHandler(stream)
     root.setLevel(level)
     logging.captureWarnings(True)

@@ -72,3 +72,26 @@ def test_watch_scans_new_files(tiny_model_dir, tmp_path, capsys):
     t.join()
     assert code == 0
     assert "new.png" in capsys.readouterr().out
+
+
+@pytest.mark.real_data
+def test_a_damaged_dicom_gives_a_row_not_a_traceback(tiny_model_dir, dicom_dir, tmp_path):
+    """In a fresh process, as a user runs it: pydicom's decoder errors stay out of the terminal."""
+    import subprocess
+    import sys
+
+    damaged = dicom_dir / "dx_chest_pa_mono1_12bit_j2k_lossless_bad_com_marker.dcm"
+    if not damaged.is_file():
+        pytest.skip(f"{damaged.name} is not in the shared DICOM set")
+    out = tmp_path / "out.csv"
+    args = [str(damaged), "--csv", str(out), "--no-cache", "--store", str(tmp_path / "s.sqlite3"),
+            "--model-dir", str(tiny_model_dir), "-q"]
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from pneumo_desktop.cli import main; sys.exit(main(sys.argv[1:]))", *args],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "ERROR pydicom" not in proc.stderr, proc.stderr[-2000:]
+    with open(out, encoding="utf-8-sig") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["status"] == "error" and row["reason_code"] == "corrupt"
