@@ -138,7 +138,8 @@ def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult]
     while args.watch_seconds is None or time.monotonic() - start < args.watch_seconds:
         new = watcher.poll()
         if new:
-            for batch, _ in scanner.scan(new, cancel):
+            # Arrivals join the scan that watches the folder: one History entry, not one per poll.
+            for batch, _ in scanner.scan(new, cancel, append_to=scanner.scan_id):
                 results.extend(batch)
                 for r in batch:
                     print(_one_line(r), flush=True)

@@ -95,14 +95,26 @@ class Scanner:
 
     # ---------------------------------------------------------------------------------------
     def scan(
-        self, paths: Iterable[str | os.PathLike[str]], cancel: threading.Event | None = None
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        cancel: threading.Event | None = None,
+        append_to: int | None = None,
     ) -> Iterator[tuple[list[ScanResult], ScanProgress]]:
-        """Yield ``(results, progress)`` after each batch. Stops early when ``cancel`` is set."""
+        """Yield ``(results, progress)`` after each batch. Stops early when ``cancel`` is set.
+
+        ``append_to``: the id of a recorded scan to add these results to, instead of recording a
+        new one (files arriving in a watched folder belong to the scan that watches it).
+        """
         roots = [str(p) for p in paths]
         files = [str(p) for p in iter_image_files(roots)]
         total = len(files)
         t0 = time.perf_counter()
-        self.scan_id = self.store.begin_scan(roots, self.model_key) if self.store else None
+        self.scan_id = None
+        if self.store is not None:
+            if append_to is not None and self.store.resume_scan(append_to):
+                self.scan_id = append_to
+            else:
+                self.scan_id = self.store.begin_scan(roots, self.model_key)
         state = "finished"
         done = 0
         pending: deque[Future[_Prepared]] = deque()

@@ -96,6 +96,13 @@ class ResultsStore:
             )
             return int(cur.lastrowid)
 
+    def resume_scan(self, scan_id: int) -> bool:
+        """Mark a recorded scan as running again, to append to it (a watched folder's arrivals).
+        False when there is no such scan."""
+        with self._lock, self._db:
+            cur = self._db.execute("UPDATE scans SET state='running', finished=NULL WHERE id=?", (scan_id,))
+            return cur.rowcount == 1
+
     def add(self, scan_id: int | None, results: Iterable[ScanResult], model_key: str) -> None:
         """Persist a batch of results atomically (cache entries + the scan's rows)."""
         now = time.time()

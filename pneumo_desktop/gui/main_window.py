@@ -227,6 +227,7 @@ class MainWindow(QMainWindow):
         self._watched_pending: set[str] = set()
         self._scan_paths: list[str] = []  # what the running scan was asked to do
         self._showing_history = False  # the table shows a past scan from History
+        self._live_scan_id: int | None = None  # the recorded scan the table shows live (watched arrivals join it)
         self._history_request = 0
         self._scanning = False
         self._scan_started_at = 0.0
@@ -738,6 +739,7 @@ class MainWindow(QMainWindow):
             self.history_list.clearSelection()
             self.setWindowTitle(f"Pneumo Desktop — {_describe_roots(paths)}")
             self._showing_history = False
+            self._live_scan_id = None
         self._history_request += 1  # a History load still in flight must not replace this scan
         self._scan_paths = list(paths)
         self._scanning = True
@@ -751,7 +753,8 @@ class MainWindow(QMainWindow):
         self.progress_row.setVisible(True)
         self.results_stack.setCurrentWidget(self.table)
         log.info("scan requested: %d path(s)", len(paths))
-        self.service.scan(paths, self.threshold, self.batch_size)
+        # Watched arrivals appended to the live view also join its History entry.
+        self.service.scan(paths, self.threshold, self.batch_size, append_to=self._live_scan_id if append else None)
 
     @property
     def is_scanning(self) -> bool:
@@ -819,6 +822,8 @@ class MainWindow(QMainWindow):
     def _on_scan_done(self, state: str, scan_id: int | None, message: str) -> None:
         if self._closed:
             return
+        if scan_id is not None:
+            self._live_scan_id = scan_id
         self._show_incoming()
         self._scanning = False
         self._progress = None
@@ -1067,6 +1072,7 @@ class MainWindow(QMainWindow):
         self.results_model.set_results(results)
         if self.threshold is not None and self.threshold != load.threshold:  # changed while loading
             self.results_model.relabel(self.threshold)
+        self._live_scan_id = None
         self._showing_history = True
         if load.title:
             self.setWindowTitle(f"Pneumo Desktop — {load.title}")

@@ -141,8 +141,15 @@ class ModelWorker(QObject):
         self.ready.emit(self.info)
 
     # -- scanning -----------------------------------------------------------------------------
-    @Slot(object, float, int, object)
-    def scan(self, paths: list[str], threshold: float, batch_size: int, cancel: threading.Event) -> None:
+    @Slot(object, float, int, object, object)
+    def scan(
+        self,
+        paths: list[str],
+        threshold: float,
+        batch_size: int,
+        cancel: threading.Event,
+        append_to: int | None = None,
+    ) -> None:
         if self.stopping.is_set():
             self.scan_done.emit("cancelled", None, "")
             return
@@ -166,7 +173,7 @@ class ModelWorker(QObject):
             total = len(iter_image_files(paths))  # listed twice (here and in the scanner): cheap, and the
             # progress bar knows the total before the first batch, which can take seconds
             self.scan_started.emit(total)
-            for batch, progress in scanner.scan(paths, cancel):
+            for batch, progress in scanner.scan(paths, cancel, append_to=append_to):
                 done = progress.done
                 self.batch_ready.emit(batch, progress)
                 self._serve_heatmaps()
@@ -324,7 +331,7 @@ class ModelService(QObject):
     """GUI-side handle on the model thread. Non-blocking, except :meth:`shutdown`."""
 
     _load = Signal(object, str, str)
-    _scan = Signal(object, float, int, object)
+    _scan = Signal(object, float, int, object, object)
     _heatmap = Signal(int, object)
     _watch = Signal(object)
     _unwatch = Signal()
@@ -353,9 +360,12 @@ class ModelService(QObject):
     ) -> None:
         self._load.emit(str(model_dir) if model_dir else None, device, precision)
 
-    def scan(self, paths: list[str], threshold: float, batch_size: int) -> threading.Event:
+    def scan(
+        self, paths: list[str], threshold: float, batch_size: int, append_to: int | None = None
+    ) -> threading.Event:
+        """Scan in the model thread; ``append_to`` adds the results to that recorded scan."""
         self._cancel = threading.Event()
-        self._scan.emit(list(paths), float(threshold), int(batch_size), self._cancel)
+        self._scan.emit(list(paths), float(threshold), int(batch_size), self._cancel, append_to)
         return self._cancel
 
     def cancel(self) -> None:

@@ -67,11 +67,16 @@ def test_watch_scans_new_files(tiny_model_dir, tmp_path, capsys):
 
     t = threading.Thread(target=drop)
     t.start()
+    store = tmp_path / "results.sqlite3"
     code = main([str(watched), "--watch", "--watch-interval", "0.3", "--watch-seconds", "3",
-                 "--model-dir", str(tiny_model_dir), "-q"])
+                 "--model-dir", str(tiny_model_dir), "-q", "--store", str(store)])
     t.join()
     assert code == 0
     assert "new.png" in capsys.readouterr().out
+    from pneumo_desktop.core.store import ResultsStore
+
+    (record,) = ResultsStore(store).scans()  # the arrival joined the watching scan's History entry
+    assert record.count == 1
 
 
 @pytest.mark.real_data

@@ -315,3 +315,20 @@ def test_a_file_truncated_while_it_is_read_is_not_cached_as_corrupt(predictor, t
     monkeypatch.setattr(scan_module, "load_xray", real_load)
     (again,) = Scanner(predictor, store=store).scan_all([path])
     assert again.status == OK and not again.cached
+
+
+def test_arrivals_can_join_a_recorded_scan(predictor, mixed_folder, tmp_path):
+    store = ResultsStore(":memory:")
+    scanner = Scanner(predictor, store=store)
+    scanner.scan_all([mixed_folder])
+    first = scanner.scan_id
+    later = _noise_png(tmp_path / "later.png", 77)
+    added = [r for batch, _ in scanner.scan([later], append_to=first) for r in batch]
+    assert [r.name for r in added] == ["later.png"]
+    (record,) = store.scans()
+    assert record.id == first and record.count == 12 and record.state == "finished"
+    assert store.scan_results(first)[-1].name == "later.png"
+    # A scan that no longer exists: a new record instead.
+    fresh = Scanner(predictor, store=store)
+    list(fresh.scan([later], append_to=first + 100))
+    assert fresh.scan_id != first + 100 and len(store.scans()) == 2

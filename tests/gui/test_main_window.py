@@ -455,6 +455,19 @@ def _watch(qtbot, window: MainWindow, folder: Path) -> None:  # noqa: ANN001
     qtbot.wait(300)  # the watcher (model thread) has listed the folder
 
 
+def test_watched_arrivals_join_the_scan_in_view(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    scan(qtbot, window, write_images(tmp_path / "first", 2))
+    arrivals = [write_images(tmp_path / "incoming", 1, prefix=f"new{i}") for i in range(2)]
+    _watch(qtbot, window, tmp_path / "incoming")
+    for files in arrivals:  # two polls, each with a new film
+        with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
+            window.service.worker.watch_found.emit([str(p) for p in files])
+    window.stop_watch()
+    (record,) = window.store.scans()  # one History entry, not one per poll
+    assert record.count == 4 and record.state == "finished"
+    assert len(names(window)) == 4
+
+
 def test_cancel_keeps_files_from_the_watched_folder(qtbot, window, tmp_path) -> None:  # noqa: ANN001
     arrived = write_images(tmp_path / "incoming", 2, prefix="new")
     _watch(qtbot, window, tmp_path / "incoming")
