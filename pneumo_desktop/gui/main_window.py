@@ -137,7 +137,7 @@ class _HistoryTask(QRunnable):
         try:
             results = self.store.scan_results(load.scan_id)
             if load.threshold is not None:
-                results = [r if r.threshold == load.threshold else r.relabel(load.threshold) for r in results]
+                results = [r.relabel(load.threshold) for r in results]
         except Exception as exc:  # noqa: BLE001 - a broken history must not stop the app
             log.exception("cannot read scan %s from the history", load.scan_id)
             self.signals.history_failed.emit(
@@ -803,7 +803,7 @@ class MainWindow(QMainWindow):
             self._watched_pending.difference_update(r.path for r in batch)
         t = self.threshold
         if t is not None:
-            batch = [r if r.threshold == t else r.relabel(t) for r in batch]
+            batch = [r.relabel(t) for r in batch]
         first = self.results_model.rowCount() == 0
         self.results_model.append(batch)
         progress = self._progress

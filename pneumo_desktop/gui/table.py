@@ -156,7 +156,7 @@ class ResultsTableModel(QAbstractTableModel):
         """Apply another operating point to every row without running the model."""
         if not self._rows:
             return
-        self._rows = [r if r.threshold == threshold else r.relabel(threshold) for r in self._rows]
+        self._rows = [r.relabel(threshold) for r in self._rows]  # unchanged rows come back as they are
         self._recount()
         self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, TIME))
 
