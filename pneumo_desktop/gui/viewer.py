@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 
 from ..core.errors import XRayLoadError
 from ..core.images import XRay, load_xray
-from ..core.results import ScanResult
+from ..core.results import ERROR, REJECTED, ScanResult
 from .table import format_probability, label_icon
 
 log = logging.getLogger(__name__)
@@ -435,7 +435,8 @@ class ViewerPanel(QWidget):
         result_row.addWidget(self.result_icon)
         result_row.addWidget(self.result_text, 1)
         form.addRow("Result", result_row)
-        for key in ("Reason", "File", "Format", "Size", "Modality", "View", "Study date"):
+        self._form = form
+        for key in DETAIL_KEYS:
             label = QLabel("–", self.details)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setWordWrap(True)
@@ -451,7 +452,10 @@ class ViewerPanel(QWidget):
         self.patient_button.setToolTip("Patient names stay hidden unless you ask (this session only)")
         patient_row.addWidget(self.patient_label, 1)
         patient_row.addWidget(self.patient_button)
-        form.addRow("Patient", patient_row)
+        self._patient_row = QWidget(self.details)
+        self._patient_row.setLayout(patient_row)
+        patient_row.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Patient", self._patient_row)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -494,12 +498,13 @@ class ViewerPanel(QWidget):
     def show_result(self, result: ScanResult | None) -> None:
         same = result is not None and self._result is not None and result.path == self._result.path
         self._result = result
-        self._fill_details()
         if same:  # e.g. relabelled by a new threshold: the image (loaded, loading or failed) stays
+            self._fill_details()
             return
         self._request += 1
-        self._xray = None
+        self._xray = None  # before the details: nothing of the previous file may be shown beside this one
         self._changed = False
+        self._fill_details()
         self._forget_heatmap()
         self.view.set_levels(None)
         self._enable_image_tools(False)
@@ -575,6 +580,9 @@ class ViewerPanel(QWidget):
         if request_id != self._request:
             return
         path = self._result.path if self._result else ""
+        self._xray = None
+        self._changed = False
+        self._fill_details()  # this file's own name, format and reason: nothing else
         self._show_message(f"This file cannot be displayed.\n{message}")
         self.image_failed.emit(path, message)
 
@@ -609,47 +617,81 @@ class ViewerPanel(QWidget):
         self._fill_details()
 
     def _fill_details(self) -> None:
-        r, x = self._result, self._xray
-        f = self._fields
+        """Build the whole details view from the current result alone (or from nothing).
+
+        The decoded image adds its details only when it is this very file's; every field is set
+        or hidden on each call, so nothing of a previously shown file can remain.
+        """
+        r = self._result
+        x = self._xray if r is not None and self._xray is not None and self._xray.path == r.path else None
+        rows = detail_rows(r, x, changed=self._changed and x is not None)
         if r is None:
             self.result_icon.clear()
             self.result_text.setText("–")
-            for label in f.values():
-                label.setText("–")
+        else:
+            self.result_icon.setPixmap(label_icon(r.label).pixmap(16, 16))
+            self.result_text.setText(rows.pop("Result", r.label))
+        rows.pop("Result", None)
+        for key, label in self._fields.items():
+            value = rows.get(key)
+            label.setText(value if value is not None else "–")
+            label.setToolTip(value if value and len(value) > 40 else "")
+            self._form.setRowVisible(label, value is not None or r is None)
+        name = rows.get("Patient")
+        self._form.setRowVisible(self._patient_row, name is not None or r is None)
+        if r is None or name is None:
             self.patient_label.setText("–")
             self.patient_button.setVisible(False)
-            return
-        self.result_icon.setPixmap(label_icon(r.label).pixmap(16, 16))
-        prob = "" if r.probability is None else f" — probability {format_probability(r.probability)}"
-        self.result_text.setText(f"<b>{r.label}</b>{prob}")
-        reason = r.message or "–"
-        if self._changed and x is not None:
-            reason = (
-                "⚠ This file has changed since it was scanned: the result is for the earlier version, "
-                "not the image shown. Scan it again."
-            )
-        f["Reason"].setText(reason)
-        f["File"].setText(r.path)
-        fmt = (x.format if x else r.format) or "–"
-        if x is not None and x.bit_depth:
-            fmt += f", {x.bit_depth}-bit"
-        if x is not None and x.transfer_syntax:
-            fmt += f" ({x.transfer_syntax})"
-        f["Format"].setText(fmt)
-        w, h = (x.width, x.height) if x else (r.width, r.height)
-        f["Size"].setText(f"{w} × {h} pixels" if w and h else "–")
-        f["Modality"].setText((x.modality if x else r.modality) or "–")
-        view = (x.view_position if x else r.view_position) or ""
-        body = (x.body_part if x else "") or ""
-        f["View"].setText(" · ".join(v for v in (view, body.title()) if v) or "–")
-        f["Study date"].setText(format_date((x.study_date if x else r.study_date) or ""))
-        name = (x.patient_name if x else r.patient_name) or ""
-        if not name:
+        elif not name:
             self.patient_label.setText("Not recorded in the file")
             self.patient_button.setVisible(False)
         else:
             self.patient_button.setVisible(True)
             self.patient_label.setText(format_person_name(name) if self._show_patient else "Hidden")
+
+
+#: The detail rows of the viewer, in order ("Patient" is the name, shown only on request).
+DETAIL_KEYS = ("Reason", "File", "Format", "Size", "Modality", "View", "Patient ID", "Study date")
+
+
+def detail_rows(r: ScanResult | None, x: XRay | None = None, changed: bool = False) -> dict[str, str]:
+    """Every detail shown for one result, from that result (and its own decoded image) alone.
+
+    Keys absent from the answer are hidden. Files that were not judged (unreadable, refused) get
+    only their own name, format and reason. ``x`` must be the decoded image of ``r``'s file.
+    """
+    if r is None:
+        return {}
+    if x is not None and x.path != r.path:
+        x = None
+    prob = "" if r.probability is None else f" — probability {format_probability(r.probability)}"
+    rows: dict[str, str] = {"Result": f"<b>{r.label}</b>{prob}"}
+    reason = r.message or "–"
+    if changed and x is not None:
+        reason = (
+            "⚠ This file has changed since it was scanned: the result is for the earlier version, "
+            "not the image shown. Scan it again."
+        )
+    rows["Reason"] = reason
+    rows["File"] = r.path
+    fmt = (x.format if x else r.format) or "–"
+    if x is not None and x.bit_depth:
+        fmt += f", {x.bit_depth}-bit"
+    if x is not None and x.transfer_syntax:
+        fmt += f" ({x.transfer_syntax})"
+    rows["Format"] = fmt
+    if r.status in (ERROR, REJECTED):
+        return rows
+    w, h = (x.width, x.height) if x else (r.width, r.height)
+    rows["Size"] = f"{w} × {h} pixels" if w and h else "–"
+    rows["Modality"] = (x.modality if x else r.modality) or "–"
+    view = (x.view_position if x else r.view_position) or ""
+    body = (x.body_part if x else "") or ""
+    rows["View"] = " · ".join(v for v in (view, body.title()) if v) or "–"
+    rows["Patient ID"] = (x.patient_id if x else r.patient_id) or "–"
+    rows["Study date"] = format_date((x.study_date if x else r.study_date) or "")
+    rows["Patient"] = (x.patient_name if x else r.patient_name) or ""
+    return rows
 
 
 def format_date(value: str) -> str:

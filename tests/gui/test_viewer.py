@@ -269,3 +269,60 @@ def test_a_file_changed_since_its_scan_is_flagged(qtbot, window, images) -> None
     with qtbot.waitSignal(viewer.image_loaded, timeout=10_000):
         viewer.show_result(result)
     assert "changed since it was scanned" in viewer._fields["Reason"].text()
+
+
+def _details_text(viewer: ViewerPanel) -> str:
+    """Everything the details panel shows (visible rows only)."""
+    parts = [viewer.result_text.text()]
+    for label in viewer._fields.values():  # noqa: SLF001
+        if label.isVisibleTo(viewer):
+            parts.append(label.text())
+    if viewer.patient_label.isVisibleTo(viewer):
+        parts.append(viewer.patient_label.text())
+    return "\n".join(parts)
+
+
+def test_an_unreadable_file_shows_nothing_of_the_previous_dicom(qtbot, window, dicom_dir, tmp_path) -> None:  # noqa: ANN001
+    """Harm 1 of issue 15: the previous file's patient data beside an unreadable file."""
+    dicom = dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm"
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, then nothing
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
+        window.open_paths([dicom, bad])
+    rows = {window.proxy.index(r, 0).data(): r for r in range(window.proxy.rowCount())}
+    viewer = window.viewer
+    window.select_row(rows[dicom.name])
+    qtbot.waitUntil(lambda: viewer.xray is not None and viewer.xray.name == dicom.name, timeout=10_000)
+    viewer.patient_button.click()  # reveal the patient's name
+    xray = viewer.xray
+    shown = _details_text(viewer)
+    secrets = [xray.patient_name.replace("^", " "), "1024 × 1024", "DX", xray.patient_id]
+    assert all(s and s in shown for s in secrets), shown
+    study_date = viewer._fields["Study date"].text()  # noqa: SLF001
+    window.select_row(rows[bad.name])
+    # At once (while the load is in flight) and after the failure: only the file's own details.
+    for moment in ("selected", "failed"):
+        if moment == "failed":
+            qtbot.waitUntil(lambda: viewer.placeholder.text().startswith("This file cannot"), timeout=10_000)
+        shown = _details_text(viewer)
+        assert bad.name in shown
+        for s in [*secrets, dicom.name] + ([study_date] if study_date != "–" else []):
+            assert s not in shown, (moment, s, shown)
+        assert not viewer.patient_label.isVisibleTo(viewer)
+        assert not viewer._fields["Size"].isVisibleTo(viewer)  # noqa: SLF001
+        assert viewer._fields["Reason"].text() not in ("", "–")  # noqa: SLF001
+
+
+def test_detail_rows_are_built_from_one_result_alone() -> None:
+    from pneumo_desktop.core.results import ERROR
+    from pneumo_desktop.gui.viewer import detail_rows
+
+    r = ScanResult("/x/a.dcm", OK, 0.9, PNEUMONIA, "", format="DICOM", patient_id="P1", patient_name="Doe^J")
+    other = viewer_module.XRay(
+        np.zeros((2, 2), np.float32), "/x/b.dcm", "DICOM", 2, 2, 8, patient_id="P2", patient_name="Roe^K"
+    )
+    rows = detail_rows(r, other)  # an image of another file is ignored
+    assert rows["Patient ID"] == "P1" and rows["Patient"] == "Doe^J"
+    failed = ScanResult("/x/c.png", ERROR, None, UNREADABLE, "Damaged.", format="PNG")
+    assert set(detail_rows(failed)) == {"Result", "Reason", "File", "Format"}
+    assert detail_rows(None) == {}
