@@ -19,6 +19,9 @@ from .core.results import ScanResult, summarise, write_csv, write_json
 
 log = logging.getLogger("pneumo_desktop.cli")
 
+#: Rows that say the path held no image at all (an empty file, a text file...).
+NOT_IMAGES = frozenset({"not_image", "empty"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -29,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (scanned recursively)")
     p.add_argument("--csv", type=Path, help="write one row per file to this CSV file")
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
-    p.add_argument("--threshold", type=float, help="operating point on the calibrated probability "
-                   "(default: the model card's)")
+    p.add_argument("--threshold", help="operating point on the calibrated pneumonia "
+                   "probability, 0.8 or 80%% (default: the model card's)")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="bfloat16 is faster on CPUs with AVX-512 BF16")
@@ -65,12 +68,24 @@ class ProgressBar:
         sys.stderr.write(f"\r[{bar}] {done}/{total}{left}   ")
         sys.stderr.flush()
 
+    def clear(self) -> None:
+        """Wipe the bar's line so that a result line can be printed in its place."""
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .native_noise import divert_native_stderr
+
+    with divert_native_stderr():  # TensorFlow/absl start-up chatter goes to the log, not the terminal
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -85,12 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"pneumo-scan: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        print("pneumo-scan: --threshold must be between 0 and 1", file=sys.stderr)
-        return 2
+    if args.threshold is not None:
+        from .core.wording import ThresholdError, parse_threshold
+
+        try:
+            args.threshold = parse_threshold(args.threshold)
+        except ThresholdError as exc:
+            print(f"pneumo-scan: --threshold: {exc}", file=sys.stderr)
+            return 2
     if args.watch and not any(Path(p).is_dir() for p in args.paths):
         print("pneumo-scan: --watch needs a folder to watch", file=sys.stderr)
         return 2
+
+    from .core.images import walk_files
+
+    if not args.watch and next(walk_files(args.paths), None) is None:
+        print(f"pneumo-scan: no files to scan in {', '.join(args.paths)}", file=sys.stderr)
+        return 1
 
     from .core.model import Predictor
     from .core.scan import FolderWatcher, Scanner
@@ -115,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for batch, progress in scanner.scan(args.paths, cancel):
             results.extend(batch)
+            if not args.quiet:  # one line per file as results arrive
+                bar.clear()
+                for r in batch:
+                    print(_one_line(r), flush=True)
             bar.update(progress.done, progress.total, progress.eta)
         bar.close()
         if watcher is not None:
@@ -127,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         store.close()
     _export(args, results)
-    _print_summary(results, scanner.threshold, predictor, time.perf_counter() - t0)
+    _print_summary(results, scanner.threshold, predictor, time.perf_counter() - t0, args.threshold is not None)
+    if not args.watch and not any(r.reason_code not in NOT_IMAGES for r in results):
+        print(f"pneumo-scan: no images found in {', '.join(args.paths)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -149,9 +182,11 @@ def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult]
 
 
 def _one_line(r: ScanResult) -> str:
-    prob = f"{r.probability:.3f}" if r.probability is not None else "  -  "
-    extra = f"  ({r.message})" if r.message else ""
-    return f"{prob}  {r.label:<12}  {r.path}{extra}"
+    from .core.results import ERROR, REJECTED
+    from .core.wording import cli_line, reason_text
+
+    judged = r.status not in (ERROR, REJECTED)
+    return cli_line(r.path, r.label, r.probability, judged, reason_text(r.message, r.label))
 
 
 def _export(args: argparse.Namespace, results: list[ScanResult]) -> None:
@@ -161,15 +196,22 @@ def _export(args: argparse.Namespace, results: list[ScanResult]) -> None:
         write_json(results, args.json, include_patient=args.include_patient)
 
 
-def _print_summary(results: list[ScanResult], threshold: float, predictor, seconds: float) -> None:  # noqa: ANN001
+def _print_summary(results: list[ScanResult], threshold: float, predictor, seconds: float, option: bool) -> None:  # noqa: ANN001
+    from .core import wording
+
     counts = summarise(results)
+    in_force = wording.threshold_in_force(
+        threshold, None if option else predictor.card.threshold, override="--threshold"
+    )
+    earlier = sum(r.cached for r in results)
     print(
         f"Scanned {counts['total']} files in {seconds:.1f} s with {predictor.version} on "
-        f"{predictor.device_name} (threshold {threshold:.3f}):"
+        f"{predictor.device_name}; {wording.threshold_text(in_force)}; "
+        f"{earlier} from earlier results (the results store):"
     )
     for label in ("Pneumonia", "Normal", "Needs review", "Unreadable"):
         print(f"  {label:<13}{counts[label]:>6}")
-    print("Decision support only, not a diagnostic device.")
+    print(wording.DISCLAIMER)
 
 
 if __name__ == "__main__":

@@ -431,7 +431,7 @@ class MainWindow(QMainWindow):
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         header.setHighlightSections(False)
         header.setStretchLastSection(False)
-        for col, width in ((NAME, 200), (PROBABILITY, 84), (LABEL, 122), (TIME, 58)):
+        for col, width in ((NAME, 200), (PROBABILITY, 150), (LABEL, 122), (TIME, 58)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
             self.table.setColumnWidth(col, width)
         header.setSectionResizeMode(REASON, QHeaderView.ResizeMode.Stretch)
@@ -634,6 +634,7 @@ class MainWindow(QMainWindow):
         self.reset_threshold_action.setEnabled(True)
         self.set_threshold(saved if saved is not None else info.threshold, remember=False)
         self.viewer.set_heatmaps_available(info.heatmaps)
+        self.viewer.set_card_threshold(info.threshold)
         self.heatmap_action.setVisible(info.heatmaps)
         log.info("model ready: %s on %s (heatmaps: %s)", info.title, info.device_name, info.heatmaps)
         self.model_ready.emit(info)
@@ -731,6 +732,7 @@ class MainWindow(QMainWindow):
             return
         paths, append = self._queue, self._queue_append
         self._queue, self._queue_append = [], False
+        self.statusBar().clearMessage()  # e.g. "will be scanned as soon as the model is ready"
         if self._showing_history:  # never mix new results into a past scan shown from History
             append = False
         if not append:

@@ -6,6 +6,7 @@ stays smooth with tens of thousands of rows. Changing the threshold relabels row
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,9 +23,10 @@ from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, 
 from PySide6.QtWidgets import QApplication
 
 from ..core.results import ERROR, LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, REJECTED, UNREADABLE, ScanResult
+from ..core.wording import format_percent
 
 NAME, PROBABILITY, LABEL, REASON, TIME = range(5)
-HEADERS = ("File name", "Probability", "Label", "Reason / message", "Time")
+HEADERS = ("File name", "Pneumonia probability", "Label", "Reason / message", "Time")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -99,14 +101,8 @@ def label_icon(label: str, size: int = 16) -> QIcon:
 
 
 def format_probability(p: float | None) -> str:
-    """One decimal percent; never "100.0 %" or "0.0 %", which would claim a certainty no model has."""
-    if p is None:
-        return "–"
-    if p >= 0.9995:
-        return "> 99.9 %"
-    if p < 0.0005:
-        return "< 0.1 %"
-    return f"{p * 100:.1f} %"
+    """One decimal percent; never "100.0 %" or "0.0 %" (see :mod:`pneumo_desktop.core.wording`)."""
+    return format_percent(p)
 
 
 class ResultsTableModel(QAbstractTableModel):
@@ -225,7 +221,7 @@ class ResultsTableModel(QAbstractTableModel):
             if col == PROBABILITY and r.status == REJECTED:
                 return "Shown for information only: the image did not pass the quality check."
             if col == REASON and r.message:
-                return r.message
+                return f"<p>{html.escape(r.message)}</p>"  # rich text: Qt wraps long reasons
             if col == TIME:
                 return "Time to read and analyse the file"
             return None

@@ -44,10 +44,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core import wording
+from ..core.demographics import read_age
 from ..core.errors import XRayLoadError
 from ..core.images import XRay, load_xray
 from ..core.results import ERROR, REJECTED, ScanResult
-from .table import format_probability, label_icon
+from .table import label_icon
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ class Heatmap:
 
 
 class _LoaderSignals(QObject):
-    loaded = Signal(int, object, object, bool)  # request id, XRay, quantised pixels, file changed since scan
+    loaded = Signal(int, object, object, bool, str)  # request id, XRay, pixels, file changed since scan, age
     failed = Signal(int, str)
 
 
@@ -149,6 +151,7 @@ class _LoadTask(QRunnable):
             # An export folder may reuse a name, and History rows can be weeks old: the file on disk
             # may no longer be the one the result is for.
             changed = self.result.file_changed()
+            age = read_age(self.path) if xray.format == "DICOM" else ""
         except OSError as exc:
             self.signals.failed.emit(self.request_id, f"The file cannot be read ({exc.strerror or exc}).")
             return
@@ -161,7 +164,7 @@ class _LoadTask(QRunnable):
                 self.request_id, f"The image cannot be displayed ({type(exc).__name__})."
             )
             return
-        self.signals.loaded.emit(self.request_id, xray, levels, changed)
+        self.signals.loaded.emit(self.request_id, xray, levels, changed, age)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,6 +380,8 @@ class ViewerPanel(QWidget):
         self._heatmaps_available = False
         self._show_patient = False
         self._changed = False  # the file on disk is not the one that was scanned
+        self._age = ""  # the patient's age in words, read with self._xray
+        self._card_threshold: float | None = None
 
         # toolbar
         bar = QHBoxLayout()
@@ -432,12 +437,25 @@ class ViewerPanel(QWidget):
         result_row = QHBoxLayout()
         self.result_icon = QLabel(self.details)
         self.result_text = QLabel(self.details)
-        result_row.addWidget(self.result_icon)
+        self.result_text.setTextFormat(Qt.TextFormat.PlainText)  # "< 0.1 %" is text, not a tag
+        self.result_text.setWordWrap(True)
+        self.result_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        font = self.result_text.font()
+        font.setBold(True)
+        self.result_text.setFont(font)
+        result_row.addWidget(self.result_icon, 0, Qt.AlignmentFlag.AlignTop)
         result_row.addWidget(self.result_text, 1)
         form.addRow("Result", result_row)
+        self.meaning_label = QLabel(self.details)
+        self.meaning_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.meaning_label.setWordWrap(True)
+        self.meaning_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.meaning_label.setStyleSheet("color: palette(mid);")
+        form.addRow("", self.meaning_label)
         self._form = form
         for key in DETAIL_KEYS:
             label = QLabel("–", self.details)
+            label.setTextFormat(Qt.TextFormat.PlainText)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setWordWrap(True)
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -445,6 +463,7 @@ class ViewerPanel(QWidget):
             form.addRow(key, label)
         patient_row = QHBoxLayout()
         self.patient_label = QLabel("Hidden", self.details)
+        self.patient_label.setTextFormat(Qt.TextFormat.PlainText)
         self.patient_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.patient_button = QToolButton(self.details)
         self.patient_button.setText("Show patient name")
@@ -487,6 +506,11 @@ class ViewerPanel(QWidget):
     def xray(self) -> XRay | None:
         return self._xray
 
+    def set_card_threshold(self, threshold: float | None) -> None:
+        """The model card's threshold, to say where the threshold in force comes from."""
+        self._card_threshold = threshold
+        self._fill_details()
+
     def set_heatmaps_available(self, available: bool) -> None:
         """Heatmap controls exist only when the Grad-CAM module does."""
         self._heatmaps_available = available
@@ -504,6 +528,7 @@ class ViewerPanel(QWidget):
         self._request += 1
         self._xray = None  # before the details: nothing of the previous file may be shown beside this one
         self._changed = False
+        self._age = ""
         self._fill_details()
         self._forget_heatmap()
         self.view.set_levels(None)
@@ -563,11 +588,14 @@ class ViewerPanel(QWidget):
         if not enabled:
             self.zoom_label.setText("")
 
-    def _on_loaded(self, request_id: int, xray: XRay, levels: np.ndarray, changed: bool = False) -> None:
+    def _on_loaded(
+        self, request_id: int, xray: XRay, levels: np.ndarray, changed: bool = False, age: str = ""
+    ) -> None:
         if request_id != self._request:
             return
         self._xray = xray
         self._changed = changed
+        self._age = age
         self._stack.setCurrentWidget(self.view)
         self.view.set_levels(levels)
         self._enable_image_tools(True)
@@ -582,6 +610,7 @@ class ViewerPanel(QWidget):
         path = self._result.path if self._result else ""
         self._xray = None
         self._changed = False
+        self._age = ""
         self._fill_details()  # this file's own name, format and reason: nothing else
         self._show_message(f"This file cannot be displayed.\n{message}")
         self.image_failed.emit(path, message)
@@ -624,7 +653,13 @@ class ViewerPanel(QWidget):
         """
         r = self._result
         x = self._xray if r is not None and self._xray is not None and self._xray.path == r.path else None
-        rows = detail_rows(r, x, changed=self._changed and x is not None)
+        rows = detail_rows(
+            r,
+            x,
+            changed=self._changed and x is not None,
+            age=self._age if x is not None else "",
+            card_threshold=self._card_threshold,
+        )
         if r is None:
             self.result_icon.clear()
             self.result_text.setText("–")
@@ -632,6 +667,9 @@ class ViewerPanel(QWidget):
             self.result_icon.setPixmap(label_icon(r.label).pixmap(16, 16))
             self.result_text.setText(rows.pop("Result", r.label))
         rows.pop("Result", None)
+        meaning = rows.pop("Meaning", None)
+        self.meaning_label.setText(meaning or "")
+        self._form.setRowVisible(self.meaning_label, bool(meaning))
         for key, label in self._fields.items():
             value = rows.get(key)
             label.setText(value if value is not None else "–")
@@ -651,10 +689,27 @@ class ViewerPanel(QWidget):
 
 
 #: The detail rows of the viewer, in order ("Patient" is the name, shown only on request).
-DETAIL_KEYS = ("Reason", "File", "Format", "Size", "Modality", "View", "Patient ID", "Study date")
+DETAIL_KEYS = (
+    "Threshold",
+    "Reason",
+    "File",
+    "Format",
+    "Size",
+    "Modality",
+    "View",
+    "Patient ID",
+    "Age",
+    "Study date",
+)
 
 
-def detail_rows(r: ScanResult | None, x: XRay | None = None, changed: bool = False) -> dict[str, str]:
+def detail_rows(
+    r: ScanResult | None,
+    x: XRay | None = None,
+    changed: bool = False,
+    age: str = "",
+    card_threshold: float | None = None,
+) -> dict[str, str]:
     """Every detail shown for one result, from that result (and its own decoded image) alone.
 
     Keys absent from the answer are hidden. Files that were not judged (unreadable, refused) get
@@ -664,15 +719,19 @@ def detail_rows(r: ScanResult | None, x: XRay | None = None, changed: bool = Fal
         return {}
     if x is not None and x.path != r.path:
         x = None
-    prob = "" if r.probability is None else f" — probability {format_probability(r.probability)}"
-    rows: dict[str, str] = {"Result": f"<b>{r.label}</b>{prob}"}
-    reason = r.message or "–"
+    judged = r.status not in (ERROR, REJECTED)
+    rows: dict[str, str] = {"Result": wording.result_headline(r.label, r.probability, judged)}
+    if judged and r.probability is not None:
+        rows["Meaning"] = wording.PROBABILITY_MEANING
+        rows["Threshold"] = threshold_line(r, card_threshold)
+    reason = wording.reason_text(r.message, r.label)
     if changed and x is not None:
         reason = (
             "⚠ This file has changed since it was scanned: the result is for the earlier version, "
             "not the image shown. Scan it again."
         )
-    rows["Reason"] = reason
+    if reason or not judged:
+        rows["Reason"] = reason or "–"
     rows["File"] = r.path
     fmt = (x.format if x else r.format) or "–"
     if x is not None and x.bit_depth:
@@ -688,20 +747,19 @@ def detail_rows(r: ScanResult | None, x: XRay | None = None, changed: bool = Fal
     view = (x.view_position if x else r.view_position) or ""
     body = (x.body_part if x else "") or ""
     rows["View"] = " · ".join(v for v in (view, body.title()) if v) or "–"
-    rows["Patient ID"] = (x.patient_id if x else r.patient_id) or "–"
-    rows["Study date"] = format_date((x.study_date if x else r.study_date) or "")
-    rows["Patient"] = (x.patient_name if x else r.patient_name) or ""
+    is_dicom = (x.format if x else r.format) == "DICOM"
+    if is_dicom:
+        rows["Patient ID"] = (x.patient_id if x else r.patient_id) or wording.NOT_RECORDED
+        rows["Age"] = age or "–"
+        rows["Study date"] = format_date((x.study_date if x else r.study_date) or "")
+        rows["Patient"] = (x.patient_name if x else r.patient_name) or ""
     return rows
 
 
-def format_date(value: str) -> str:
-    """DICOM dates (YYYYMMDD) as YYYY-MM-DD; anything else as is."""
-    value = value.strip()
-    if len(value) == 8 and value.isdigit():
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return value or "–"
+def threshold_line(r: ScanResult, card_threshold: float | None) -> str:
+    """The threshold in force for this result and its source (one place to change)."""
+    return wording.threshold_text(wording.threshold_in_force(r.threshold, card_threshold))
 
 
-def format_person_name(value: str) -> str:
-    """DICOM person names (Family^Given^Middle) as plain words."""
-    return " ".join(part for part in value.replace("=", "^").split("^") if part.strip())
+format_date = wording.format_date  # kept for callers of the old names
+format_person_name = wording.format_person_name

@@ -100,3 +100,50 @@ def test_a_damaged_dicom_gives_a_row_not_a_traceback(tiny_model_dir, dicom_dir, 
     with open(out, encoding="utf-8-sig") as fh:
         (row,) = list(csv.DictReader(fh))
     assert row["status"] == "error" and row["reason_code"] == "corrupt"
+
+
+def test_one_line_per_file_and_percent(tiny_model_dir, folder, capsys):
+    assert main([str(folder), "--model-dir", str(tiny_model_dir), "--threshold", "80%"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if str(folder) in line]
+    assert len(lines) == 4
+    junk = next(line for line in lines if "junk.jpg" in line)
+    assert "Unreadable" in junk and "pneumonia probability" not in junk
+    judged = [line for line in lines if "junk.jpg" not in line]
+    assert all("pneumonia probability" in line and "%" in line for line in judged), judged
+    assert "threshold 80.0 % (--threshold)" in out
+    assert "0 from earlier results" in out
+    assert main([str(folder), "--model-dir", str(tiny_model_dir)]) == 0  # again: all from the store
+    out = capsys.readouterr().out
+    assert "3 from earlier results" in out or "4 from earlier results" in out
+    assert "(model card)" in out
+    assert main([str(folder), "-q", "--model-dir", str(tiny_model_dir)]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if str(folder) in line]
+
+
+def test_empty_folder_or_no_images_exit_1(tiny_model_dir, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(empty), "--model-dir", str(tiny_model_dir)]) == 1
+    assert "no files to scan" in capsys.readouterr().err
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("hello", encoding="utf-8")
+    assert main([str(notes), "--model-dir", str(tiny_model_dir)]) == 1
+    assert "no images found" in capsys.readouterr().err
+
+
+def test_tensorflow_start_up_noise_never_reaches_the_terminal(tiny_model_dir, folder):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pneumo_desktop.cli", str(folder), "--model-dir", str(tiny_model_dir)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "absl" not in proc.stderr and "oneDNN" not in proc.stderr and "I0000" not in proc.stderr, proc.stderr
+    assert "Scanned 4 files" in proc.stdout

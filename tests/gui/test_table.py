@@ -121,7 +121,7 @@ def test_cells_show_text_and_icon() -> None:
         assert model.data(model.index(row, LABEL), Qt.ItemDataRole.DecorationRole) is not None
     assert "quality check" in model.data(model.index(2, PROBABILITY), Qt.ItemDataRole.ToolTipRole)
     assert model.data(model.index(0, NAME), Qt.ItemDataRole.ToolTipRole) == "/data/scan/file00001.png"
-    assert model.headerData(PROBABILITY, Qt.Orientation.Horizontal) == "Probability"
+    assert model.headerData(PROBABILITY, Qt.Orientation.Horizontal) == "Pneumonia probability"
     for label in LABELS:
         assert not label_icon(label).isNull()
 

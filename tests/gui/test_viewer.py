@@ -326,3 +326,35 @@ def test_detail_rows_are_built_from_one_result_alone() -> None:
     failed = ScanResult("/x/c.png", ERROR, None, UNREADABLE, "Damaged.", format="PNG")
     assert set(detail_rows(failed)) == {"Result", "Reason", "File", "Format"}
     assert detail_rows(None) == {}
+
+
+def test_a_tiny_probability_is_shown_with_its_number_and_threshold(qtbot) -> None:  # noqa: ANN001
+    from pneumo_desktop.core.results import NORMAL
+
+    panel = ViewerPanel()
+    qtbot.addWidget(panel)
+    try:
+        panel.set_card_threshold(0.42)
+        r = ScanResult("/nowhere/a.png", OK, 0.0001, NORMAL, "", threshold=0.42)
+        panel.show_result(r)
+        assert panel.result_text.text() == "Normal · pneumonia probability < 0.1 %"
+        assert panel._fields["Threshold"].text() == "threshold 42.0 % (model card)"  # noqa: SLF001
+        assert "not a diagnosis" in panel.meaning_label.text()
+        panel.show_result(r.relabel(0.3))
+        assert panel._fields["Threshold"].text() == "threshold 30.0 % (set at this site)"  # noqa: SLF001
+    finally:
+        panel.shutdown()
+
+
+def test_dicom_patient_id_age_and_study_date(qtbot, window, dicom_dir) -> None:  # noqa: ANN001
+    path = dicom_dir / "dx_chest_mono2_16bit_j2k_lossless.dcm"  # birth 1957-01-01, study 2004-08-31
+    scan_and_select(qtbot, window, [path], path.name)
+    fields = window.viewer._fields  # noqa: SLF001
+    qtbot.waitUntil(lambda: fields["Age"].text() != "–", timeout=5_000)
+    assert fields["Age"].text() == "47 years (from the birth date)"
+    assert fields["Study date"].text() == "2004-08-31"
+    assert fields["Patient ID"].isVisibleTo(window.viewer)
+    long_id = "X" * 400
+    width = window.viewer.width()
+    window.viewer.show_result(window.viewer.current.__class__(**{**window.viewer.current.to_dict(), "patient_id": long_id}))
+    assert window.viewer.width() == width  # a long ID wraps; the layout does not move

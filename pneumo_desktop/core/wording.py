@@ -1,0 +1,232 @@
+"""Every user-facing phrase and format, in one place (Qt-free: the table, the viewer, the report and
+``pneumo-scan`` all use it, so a number reads the same everywhere).
+
+Probabilities are always named: "pneumonia probability 93.4 %", never a bare number, and never
+"0.0 %" or "100.0 %", which would claim a certainty no model has. Plain text only: callers that
+draw rich text escape it themselves (``html.escape``), so "< 0.1 %" is never swallowed as a tag.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+
+DISCLAIMER = "Decision support only, not a diagnostic device."
+DISCLAIMER_DETAIL = (
+    "Every result must be reviewed by a qualified clinician together with the clinical picture. "
+    "The model was trained on pediatric anterior-posterior chest X-rays; results on other images "
+    "may be unreliable."
+)
+DATASET_CREDIT = (
+    "Kermany DS, Zhang K, Goldbaum M. Labeled Optical Coherence Tomography (OCT) and Chest X-Ray Images "
+    "for Classification. Mendeley Data, v2, 2018, doi:10.17632/rscbjbr9sj.2 — CC BY 4.0 "
+    "(https://creativecommons.org/licenses/by/4.0/)"
+)
+DATASET_NOTE = (
+    "The bundled model was trained on a modified copy of this data set (downsized, re-encoded as "
+    "grayscale and re-split); its authors do not endorse Pneumo Desktop."
+)
+NOT_RECORDED = "Not recorded"
+DASH = "–"
+
+#: What a probability means, in plain words (viewer, report).
+PROBABILITY_MEANING = (
+    "The model's estimate that this film shows pneumonia. At or above the threshold the film is "
+    "labelled Pneumonia; below it, Normal. It is not a diagnosis: a clinician decides."
+)
+#: One line under every heatmap (only judged films get one).
+HEATMAP_CAVEAT = "Heatmap: where the model looked most (red) to least (blue). It does not outline disease."
+HEATMAP_LEGEND = ("least", "most")
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+
+
+def format_percent(p: float | None) -> str:
+    """A probability in [0, 1] as a percent with one decimal; "< 0.1 %" and "> 99.9 %" at the ends."""
+    if p is None:
+        return DASH
+    p = float(p)
+    if p >= 0.9995:
+        return "> 99.9 %"
+    if p < 0.0005:
+        return "< 0.1 %"
+    return f"{p * 100:.1f} %"
+
+
+def probability_phrase(p: float | None, capital: bool = False) -> str:
+    """ "pneumonia probability 93.4 %" (or "no pneumonia probability" when there is none)."""
+    text = "no pneumonia probability" if p is None else f"pneumonia probability {format_percent(p)}"
+    return text[:1].upper() + text[1:] if capital else text
+
+
+def format_threshold(t: float | None) -> str:
+    return DASH if t is None else f"{float(t) * 100:.1f} %"
+
+
+class ThresholdError(ValueError):
+    """A threshold the user typed that is not a probability."""
+
+
+_THRESHOLD_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
+
+
+def parse_threshold(text: str) -> float:
+    """ "0.8", "80%" or "80 %" -> 0.8. A bare number above 1 is refused (did "80" mean 80 %?)."""
+    m = _THRESHOLD_RE.match(str(text))
+    if not m:
+        raise ThresholdError(f"{text!r} is not a threshold: write 0.8 or 80%")
+    value = float(m.group(1))
+    if m.group(2):
+        value /= 100.0
+    elif value > 1.0:
+        raise ThresholdError(f"{text!r} is not between 0 and 1: write 0.8 or 80%")
+    if not 0.0 <= value <= 1.0:
+        raise ThresholdError(f"{text!r} is out of range: the threshold must be between 0 % and 100 %")
+    return value
+
+
+@dataclass(frozen=True)
+class ThresholdInForce:
+    value: float
+    source: str  # plain words: "model card", "set at this site", "--threshold"
+
+
+def threshold_in_force(
+    result_threshold: float | None, card_threshold: float | None, override: str = "set at this site"
+) -> ThresholdInForce | None:
+    """The threshold a result was labelled with and where it comes from.
+
+    The one place that decides the source; a site calibration profile plugs in here.
+    """
+    if result_threshold is None:
+        if card_threshold is None:
+            return None
+        return ThresholdInForce(float(card_threshold), "model card")
+    if card_threshold is not None and abs(float(result_threshold) - float(card_threshold)) < 1e-9:
+        return ThresholdInForce(float(result_threshold), "model card")
+    return ThresholdInForce(float(result_threshold), override)
+
+
+def threshold_text(t: ThresholdInForce | None) -> str:
+    """ "threshold 52.3 % (model card)"."""
+    if t is None:
+        return "threshold not known"
+    return f"threshold {format_threshold(t.value)} ({t.source})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates, names, ages
+
+
+def format_date(value: str | None) -> str:
+    """DICOM dates (YYYYMMDD, or YYYY.MM.DD) as YYYY-MM-DD; anything else as is."""
+    value = (value or "").strip()
+    digits = value.replace(".", "")
+    if len(digits) == 8 and digits.isdigit():
+        return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+    return value or DASH
+
+
+def format_datetime(ts: float | _dt.datetime) -> str:
+    when = ts if isinstance(ts, _dt.datetime) else _dt.datetime.fromtimestamp(ts).astimezone()
+    return f"{when:%Y-%m-%d %H:%M}"
+
+
+def format_person_name(value: str | None) -> str:
+    """DICOM person names (Family^Given^Middle, with = between representations) as plain words."""
+    return " ".join(part for part in (value or "").replace("=", "^").split("^") if part.strip())
+
+
+_AGE_RE = re.compile(r"^\s*(\d{1,3})\s*([DWMY]?)\s*$", re.IGNORECASE)
+_UNITS = {"D": ("day", "days"), "W": ("week", "weeks"), "M": ("month", "months"), "Y": ("year", "years")}
+
+
+def _parse_dicom_date(value: str | None) -> _dt.date | None:
+    digits = (value or "").strip().replace(".", "")
+    if len(digits) != 8 or not digits.isdigit():
+        return None
+    try:
+        day = _dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return None
+    return None if day <= _dt.date(1900, 1, 1) else day  # 19000101: a placeholder, not a birthday
+
+
+def format_age(age: str | None, birth_date: str | None = None, study_date: str | None = None) -> str:
+    """A DICOM age (``003Y``, ``018M``, ``81``) in words; else from the birth and study dates.
+
+    Unknown is an answer: "Not recorded". A number without a unit is shown as recorded.
+    """
+    m = _AGE_RE.match(age or "")
+    if m:
+        n, unit = int(m.group(1)), m.group(2).upper()
+        if not unit:
+            return f"{n} (unit not recorded)"
+        if n == 0:
+            return f"under 1 {_UNITS[unit][0]}"
+        one, many = _UNITS[unit]
+        return f"{n} {one if n == 1 else many}"
+    born, studied = _parse_dicom_date(birth_date), _parse_dicom_date(study_date)
+    if born is not None and studied is not None and born <= studied:
+        months = (studied.year - born.year) * 12 + studied.month - born.month - (studied.day < born.day)
+        if months < 24:
+            return f"{months} {'month' if months == 1 else 'months'} (from the birth date)"
+        return f"{months // 12} years (from the birth date)"
+    return NOT_RECORDED
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def reason_text(message: str | None, label: str = "") -> str:
+    """Why a file was refused or could not be read, as a sentence."""
+    message = (message or "").strip()
+    if message:
+        return message
+    if label == "Unreadable":
+        return "The file could not be read."
+    if label == "Needs review":
+        return "The image did not pass the quality check."
+    return ""
+
+
+def result_headline(label: str, probability: float | None, judged: bool) -> str:
+    """The viewer's first line: "Pneumonia · pneumonia probability 93.4 %" (plain text).
+
+    Refused films show no probability here: it is not a judgement of that film.
+    """
+    if not judged or probability is None:
+        return label
+    return f"{label} · {probability_phrase(probability)}"
+
+
+def cli_line(name: str, label: str, probability: float | None, judged: bool, reason: str) -> str:
+    """One line per file for ``pneumo-scan``: file, label, pneumonia probability or reason."""
+    detail = probability_phrase(probability) if judged and probability is not None else reason
+    return f"{name}  {label}" + (f"  {detail}" if detail else "")
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reviews
+
+AGREE, DISAGREE = "agree", "disagree"
+REVIEW_CALLS = ("Pneumonia", "Normal", "Cannot tell")
+
+
+def review_status(decision: str | None, reviewer: str = "", call: str = "", when: float | None = None) -> str:
+    """ "Not yet reviewed" / "Agreed (J. Smith, 2026-12-02 14:03)" / "Disagreed: Normal (...)"."""
+    if not decision:
+        return "Not yet reviewed"
+    who = ", ".join(v for v in (reviewer, format_datetime(when) if when else "") if v)
+    tail = f" ({who})" if who else ""
+    if decision == AGREE:
+        return f"Agreed{tail}"
+    return f"Disagreed: {call or 'no call given'}{tail}"

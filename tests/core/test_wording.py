@@ -1,0 +1,90 @@
+"""Every phrase and number format the user sees (core.wording, Qt-free)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pneumo_desktop.core import wording as w
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [
+        (0.0, "< 0.1 %"),
+        (0.0004, "< 0.1 %"),
+        (0.0005, "0.1 %"),
+        (0.934, "93.4 %"),
+        (0.9995, "> 99.9 %"),
+        (1.0, "> 99.9 %"),
+        (None, "–"),
+    ],
+)
+def test_percent_never_claims_certainty(p, text) -> None:  # noqa: ANN001
+    assert w.format_percent(p) == text
+
+
+def test_the_probability_is_always_named() -> None:
+    assert w.probability_phrase(0.934) == "pneumonia probability 93.4 %"
+    assert w.probability_phrase(0.0001, capital=True) == "Pneumonia probability < 0.1 %"
+    assert w.result_headline("Normal", 0.0001, judged=True) == "Normal · pneumonia probability < 0.1 %"
+    assert (
+        w.result_headline("Needs review", 0.997, judged=False) == "Needs review"
+    )  # no number for refused films
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0.8", 0.8), ("80%", 0.8), ("80 %", 0.8), (".5", 0.5), ("0", 0.0), ("1", 1.0), ("12.5%", 0.125)],
+)
+def test_threshold_accepts_fractions_and_percent(text, value) -> None:  # noqa: ANN001
+    assert w.parse_threshold(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["80", "1.5", "150%", "abc", "", "-0.2"])
+def test_threshold_refuses_ambiguous_or_out_of_range(text) -> None:  # noqa: ANN001
+    with pytest.raises(w.ThresholdError):
+        w.parse_threshold(text)
+
+
+def test_threshold_in_force_and_its_source() -> None:
+    assert w.threshold_text(w.threshold_in_force(0.42, 0.42)) == "threshold 42.0 % (model card)"
+    assert w.threshold_text(w.threshold_in_force(0.3, 0.42)) == "threshold 30.0 % (set at this site)"
+    assert w.threshold_text(w.threshold_in_force(None, 0.42)) == "threshold 42.0 % (model card)"
+    assert (
+        w.threshold_text(w.threshold_in_force(0.3, None, override="--threshold"))
+        == "threshold 30.0 % (--threshold)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("age", "born", "studied", "text"),
+    [
+        ("003Y", "", "", "3 years"),
+        ("001Y", "", "", "1 year"),
+        ("018M", "", "", "18 months"),
+        ("081", "", "", "81 (unit not recorded)"),
+        ("81", "", "", "81 (unit not recorded)"),
+        ("000Y", "", "", "under 1 year"),
+        ("", "19570101", "20040831", "47 years (from the birth date)"),
+        ("", "20230115", "20240301", "13 months (from the birth date)"),
+        ("", "19000101", "20040831", "Not recorded"),
+        ("", "00000000", "20150929", "Not recorded"),
+        ("", "d14a028c2a3a", "", "Not recorded"),
+        ("", "", "", "Not recorded"),
+    ],
+)
+def test_ages_in_the_wild(age, born, studied, text) -> None:  # noqa: ANN001
+    assert w.format_age(age, born, studied) == text
+
+
+def test_dates_and_names() -> None:
+    assert w.format_date("20040826") == "2004-08-26"
+    assert w.format_date("1995.05.01") == "1995-05-01"
+    assert w.format_date("") == "–"
+    assert w.format_person_name("Doe^Jane^^Dr") == "Doe Jane Dr"
+
+
+def test_review_status_words() -> None:
+    assert w.review_status(None) == "Not yet reviewed"
+    assert w.review_status(w.AGREE, "J. Smith").startswith("Agreed (J. Smith")
+    assert w.review_status(w.DISAGREE, "J. Smith", "Normal") == "Disagreed: Normal (J. Smith)"
