@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, help="model folder (default: the bundled model)")
     p.add_argument("--no-cache", action="store_true", help="ignore stored results; recompute everything")
     p.add_argument("--store", type=Path, help="results database (default: in the user's data folder)")
+    p.add_argument("--pdf", type=Path, help="write the PDF report (every file, for filing and sign-off) here")
     p.add_argument("--include-patient", action="store_true", help="export patient id and name too")
     p.add_argument("--watch", action="store_true", help="keep scanning new files as they appear")
     p.add_argument("--watch-interval", type=float, default=2.0, help=argparse.SUPPRESS)
@@ -155,8 +156,13 @@ def _main(argv: list[str] | None = None) -> int:
         _export(args, results)
         return 130
     finally:
+        reviews = _latest_reviews(store)
         store.close()
-    _export(args, results)
+    _export(args, results, reviews)
+    if args.pdf:
+        code = _write_pdf(args, results, reviews, predictor, scanner.threshold)
+        if code:
+            return code
     _print_summary(results, scanner.threshold, predictor, time.perf_counter() - t0, args.threshold is not None)
     if not args.watch and not any(r.reason_code not in NOT_IMAGES for r in results):
         print(f"pneumo-scan: no images found in {', '.join(args.paths)}", file=sys.stderr)
@@ -189,11 +195,47 @@ def _one_line(r: ScanResult) -> str:
     return cli_line(r.path, r.label, r.probability, judged, reason_text(r.message, r.label))
 
 
-def _export(args: argparse.Namespace, results: list[ScanResult]) -> None:
+def _latest_reviews(store) -> dict:  # noqa: ANN001
+    from .core.review import latest_reviews
+
+    try:
+        return latest_reviews(store)
+    except Exception:  # noqa: BLE001 - reviews are extra: an export without them beats none
+        log.exception("cannot read the reviews")
+        return {}
+
+
+def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dict, predictor, threshold: float) -> int:  # noqa: ANN001
+    """The PDF report (the GUI's, drawn with Qt's PDF writer and no window). 0, or 4 on failure."""
+    from .report import ReportContext, pdf_heatmaps, report_threshold, write_pdf_report
+
+    try:
+        write_pdf_report(
+            str(args.pdf),
+            results,
+            ReportContext(
+                model=predictor.version,
+                device=predictor.device_name,
+                threshold=threshold,
+                threshold_source=report_threshold(threshold, None if args.threshold is None else "--threshold",
+                                                  predictor.card.threshold).source,
+                include_patient=args.include_patient,
+                reviews=reviews,
+            ),
+            heatmap=pdf_heatmaps(predictor),
+        )
+    except OSError as exc:
+        print(f"pneumo-scan: the PDF report could not be written: {exc}", file=sys.stderr)
+        return 4
+    print(f"Report: {args.pdf}")
+    return 0
+
+
+def _export(args: argparse.Namespace, results: list[ScanResult], reviews: dict | None = None) -> None:
     if args.csv:
-        write_csv(results, args.csv, include_patient=args.include_patient)
+        write_csv(results, args.csv, include_patient=args.include_patient, reviews=reviews)
     if args.json:
-        write_json(results, args.json, include_patient=args.include_patient)
+        write_json(results, args.json, include_patient=args.include_patient, reviews=reviews)
 
 
 def _print_summary(results: list[ScanResult], threshold: float, predictor, seconds: float, option: bool) -> None:  # noqa: ANN001

@@ -105,27 +105,43 @@ def _fmt(value: Any) -> Any:
     return value
 
 
-def write_csv(results: Iterable[ScanResult], path: str | Path, include_patient: bool = False) -> int:
-    """Write UTF-8 CSV (with BOM, so Excel detects the encoding) and return the number of rows."""
+def write_csv(
+    results: Iterable[ScanResult], path: str | Path, include_patient: bool = False, reviews: Any = None
+) -> int:
+    """Write UTF-8 CSV (with BOM, so Excel detects the encoding) and return the number of rows.
+
+    The review state (``reviews``: core.review's latest review per film) is in the last columns.
+    """
+    from .review import CSV_COLUMNS as REVIEW_COLUMNS
+    from .review import csv_cells, review_key
+
+    reviews = reviews or {}
     columns = CSV_COLUMNS + (PATIENT_COLUMNS if include_patient else [])
     n = 0
     with open(path, "w", newline="", encoding="utf-8-sig", buffering=1 << 20) as fh:  # few GIL-taking writes
         writer = csv.writer(fh)
-        writer.writerow(columns)
+        writer.writerow(columns + REVIEW_COLUMNS)
         for r in results:
             d = r.to_dict()
-            writer.writerow([_fmt(d[c]) for c in columns])
+            writer.writerow([_fmt(d[c]) for c in columns] + csv_cells(reviews.get(review_key(r))))
             n += 1
     return n
 
 
-def write_json(results: Iterable[ScanResult], path: str | Path, include_patient: bool = False) -> int:
+def write_json(
+    results: Iterable[ScanResult], path: str | Path, include_patient: bool = False, reviews: Any = None
+) -> int:
+    from .review import review_key
+
+    reviews = reviews or {}
     rows = []
     for r in results:
         d = r.to_dict()
         if not include_patient:
             for c in PATIENT_COLUMNS:
                 d.pop(c, None)
+        review = reviews.get(review_key(r))
+        d["review"] = review.to_dict() if review is not None else None
         rows.append(d)
     Path(path).write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
     return len(rows)

@@ -11,17 +11,19 @@ History list.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import user_data_dir
 from .results import ScanResult
+from .review import SCHEMA as REVIEW_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,14 @@ class ResultsStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._db.executescript(REVIEW_SCHEMA)  # core.review: the append-only reviews table
         self._db.commit()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the store's lock, in a transaction (for core.review)."""
+        with self._lock, self._db:
+            yield self._db
 
     def close(self) -> None:
         with self._lock:

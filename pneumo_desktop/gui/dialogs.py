@@ -147,7 +147,9 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         if kind == "pdf":
             intro = QLabel(
-                "A summary page, then one page for each image labelled Pneumonia or Needs review.", self
+                "A summary page, then every file (three to a page) with its result, review status and a "
+                "line for the reviewer's signature. Saved in your documents folder by default.",
+                self,
             )
             intro.setWordWrap(True)
             layout.addWidget(intro)

@@ -63,8 +63,10 @@ from ..core.paths import resources_dir
 from ..core.results import LABELS, PNEUMONIA, ScanResult, write_csv
 from ..core.scan import ScanProgress
 from ..core.store import ResultsStore, ScanRecord
+from ..report import default_report_dir
 from .dialogs import DISCLAIMER, AboutDialog, ExportDialog, PreferencesDialog, threshold_spin
 from .logs import diagnostics_text, log_dir
+from .review import ReviewController
 from .service import ModelInfo, ModelService, ReportRequest
 from .settings import Settings
 from .table import (
@@ -151,13 +153,16 @@ class _HistoryTask(QRunnable):
 class _CsvTask(QRunnable):
     """``write_csv`` takes about 1.2 s for 20,000 rows: never in the GUI thread."""
 
-    def __init__(self, path: str, rows: list[ScanResult], include_patient: bool, signals: _IoSignals) -> None:
+    def __init__(
+        self, path: str, rows: list[ScanResult], include_patient: bool, signals: _IoSignals, reviews: dict | None = None
+    ) -> None:
         super().__init__()
         self.path, self.rows, self.include_patient, self.signals = path, rows, include_patient, signals
+        self.reviews = reviews or {}
 
     def run(self) -> None:
         try:
-            n = write_csv(self.rows, self.path, include_patient=self.include_patient)
+            n = write_csv(self.rows, self.path, include_patient=self.include_patient, reviews=self.reviews)
         except Exception as exc:  # noqa: BLE001 - a sentence for the user, the traceback for the log
             if isinstance(exc, OSError):
                 log.warning("CSV export failed: %s", exc)
@@ -260,6 +265,7 @@ class MainWindow(QMainWindow):
         self._connect_service()
         self._restore_window()
         self.refresh_history()
+        self.reviews = ReviewController(self)  # Agree / Disagree, notes, review filters (gui.review)
 
         self._set_model_status("Loading model…", busy=True)
         self.service.load_model(self.model_dir, self.settings.device)
@@ -689,6 +695,13 @@ class MainWindow(QMainWindow):
             "" if default is None or abs(default - value) < 1e-9 else "font-weight: 600;"
         )
 
+    def threshold_source(self) -> str:
+        """Where the threshold in force comes from, in words (one place to change)."""
+        from ..core.wording import threshold_in_force
+
+        found = threshold_in_force(self.threshold, self.model_info.threshold if self.model_info else None)
+        return found.source if found else "model card"
+
     def reset_threshold(self) -> None:
         if self.model_info is None:
             return
@@ -1104,7 +1117,7 @@ class MainWindow(QMainWindow):
         """
         rows = self._export_rows(only_shown)  # a snapshot: the table may change while it is written
         self.statusBar().showMessage(f"Exporting {len(rows)} rows…")
-        self.io_pool.start(_CsvTask(str(path), rows, include_patient, self._io))
+        self.io_pool.start(_CsvTask(str(path), rows, include_patient, self._io, self.results_model.reviews()))
 
     def _on_csv_done(self, path: str, n: int) -> None:
         if self._closed:
@@ -1130,6 +1143,8 @@ class MainWindow(QMainWindow):
                 results=self._export_rows(only_shown),
                 include_patient=include_patient,
                 threshold=self.threshold if self.threshold is not None else 0.5,
+                threshold_source=self.threshold_source(),
+                reviews=self.results_model.reviews(),
             )
         )
 
@@ -1145,10 +1160,10 @@ class MainWindow(QMainWindow):
             return None
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
         suffix, flt = (".pdf", "PDF report (*.pdf)") if kind == "pdf" else (".csv", "CSV file (*.csv)")
-        default = str(
-            Path(self.settings.last_dir() or Path.home())
-            / f"pneumo-{'report' if kind == 'pdf' else 'results'}-{stamp}{suffix}"
-        )
+        folder = default_report_dir() if kind == "pdf" else Path(self.settings.last_dir() or Path.home())
+        if kind == "pdf":  # in the documents folder, never next to the X-rays
+            folder.mkdir(parents=True, exist_ok=True)
+        default = str(folder / f"pneumo-{'report' if kind == 'pdf' else 'results'}-{stamp}{suffix}")
         path, _ = QFileDialog.getSaveFileName(self, dialog.windowTitle(), default, flt)
         if not path:
             return None

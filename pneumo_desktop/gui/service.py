@@ -57,6 +57,8 @@ class ReportRequest:
     results: list[ScanResult]
     include_patient: bool
     threshold: float
+    threshold_source: str = "model card"
+    reviews: dict[str, Any] = field(default_factory=dict)  # core.review: latest review per film
 
 
 def explain_module() -> Any | None:
@@ -268,7 +270,7 @@ class ModelWorker(QObject):
     # -- reports --------------------------------------------------------------------------------
     @Slot(object)
     def write_report(self, request: ReportRequest) -> None:
-        from .report import ReportContext, write_pdf_report
+        from ..report import ReportContext, write_pdf_report
 
         def progress(i: int, n: int) -> None:
             if self.stopping.is_set():
@@ -281,7 +283,9 @@ class ModelWorker(QObject):
                 model=self.info.title if self.info else "not loaded",
                 device=self.info.device_name if self.info else "",
                 threshold=request.threshold,
+                threshold_source=request.threshold_source,
                 include_patient=request.include_patient,
+                reviews=request.reviews,
             )
             write_pdf_report(
                 request.path,

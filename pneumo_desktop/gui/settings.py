@@ -53,6 +53,15 @@ class Settings:
     def device(self, value: str) -> None:
         self._q.setValue("model/device", value if value in DEVICES else "auto")
 
+    # -- reviewer: set once, recorded with every review -----------------------------------------
+    @property
+    def reviewer(self) -> str:
+        return str(self._q.value("review/reviewer", "") or "").strip()
+
+    @reviewer.setter
+    def reviewer(self, name: str) -> None:
+        self._q.setValue("review/reviewer", name.strip())
+
     # -- recent folders --------------------------------------------------------------------------
     def recent_folders(self) -> list[str]:
         value = self._q.value("recent/folders", [])

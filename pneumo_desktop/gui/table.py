@@ -23,10 +23,11 @@ from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, 
 from PySide6.QtWidgets import QApplication
 
 from ..core.results import ERROR, LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, REJECTED, UNREADABLE, ScanResult
-from ..core.wording import format_percent
+from ..core.review import Review, review_key, reviewable
+from ..core.wording import DISAGREE, format_percent
 
-NAME, PROBABILITY, LABEL, REASON, TIME = range(5)
-HEADERS = ("File name", "Pneumonia probability", "Label", "Reason / message", "Time")
+NAME, PROBABILITY, LABEL, REASON, TIME, REVIEW = range(6)
+HEADERS = ("File name", "Pneumonia probability", "Label", "Reason / message", "Time", "Review")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -113,6 +114,7 @@ class ResultsTableModel(QAbstractTableModel):
         self._rows: list[ScanResult] = []
         self._row_of: dict[str, int] = {}
         self._counts: dict[str, int] = dict.fromkeys(LABELS, 0)
+        self._reviews: dict[str, Review] = {}  # latest review per film (core.review)
 
     # -- content ------------------------------------------------------------------------------
     @property
@@ -148,13 +150,33 @@ class ResultsTableModel(QAbstractTableModel):
     def clear(self) -> None:
         self.set_results([])
 
+    # -- reviews --------------------------------------------------------------------------------
+    def reviews(self) -> dict[str, Review]:
+        """The latest review per film (a copy: exports take it to another thread)."""
+        return dict(self._reviews)
+
+    def review_of(self, r: ScanResult) -> Review | None:
+        return self._reviews.get(review_key(r))
+
+    def set_reviews(self, reviews: dict[str, Review]) -> None:
+        self._reviews = dict(reviews)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, REVIEW), self.index(len(self._rows) - 1, REVIEW))
+
+    def add_review(self, review: Review) -> None:
+        """A new review (the latest for its film): its rows change in place."""
+        self._reviews[review.item_key] = review
+        for i, r in enumerate(self._rows):
+            if review_key(r) == review.item_key:
+                self.dataChanged.emit(self.index(i, 0), self.index(i, REVIEW))
+
     def relabel(self, threshold: float) -> None:
         """Apply another operating point to every row without running the model."""
         if not self._rows:
             return
         self._rows = [r.relabel(threshold) for r in self._rows]  # unchanged rows come back as they are
         self._recount()
-        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, TIME))
+        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, REVIEW))
 
     def _recount(self) -> None:
         self._counts = dict.fromkeys(LABELS, 0)
@@ -198,6 +220,8 @@ class ResultsTableModel(QAbstractTableModel):
                 return r.message + (" (from an earlier scan)" if r.cached and not r.message else "")
             if col == TIME:
                 return f"{r.seconds:.2f} s"
+            if col == REVIEW:
+                return review_cell(r, self._reviews.get(review_key(r)))
             return None
         if role == SORT_ROLE:
             if col == NAME:
@@ -210,6 +234,8 @@ class ResultsTableModel(QAbstractTableModel):
                 return r.message.lower()
             if col == TIME:
                 return float(r.seconds)
+            if col == REVIEW:
+                return review_cell(r, self._reviews.get(review_key(r)))
             return None
         if role == RESULT_ROLE:
             return r
@@ -222,6 +248,9 @@ class ResultsTableModel(QAbstractTableModel):
                 return "Shown for information only: the image did not pass the quality check."
             if col == REASON and r.message:
                 return f"<p>{html.escape(r.message)}</p>"  # rich text: Qt wraps long reasons
+            if col == REVIEW and (review := self._reviews.get(review_key(r))) is not None:
+                note = f"<br>Note: {html.escape(review.note)}" if review.note else ""
+                return f"<p>{html.escape(review.status)}{note}</p>"
             if col == TIME:
                 return "Time to read and analyse the file"
             return None
@@ -245,6 +274,8 @@ class ResultsFilterProxy(QSortFilterProxyModel):
     """Sorts on numeric/ordinal values and filters by label and file name."""
 
     FLAGGED = "flagged"  # Pneumonia or Needs review
+    UNREVIEWED = "unreviewed"  # judged films without a review
+    DISAGREEMENTS = "disagreements"  # the latest review disagrees with the model
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -278,7 +309,14 @@ class ResultsFilterProxy(QSortFilterProxyModel):
         if not isinstance(model, ResultsTableModel):
             return True
         r = model.result(source_row)
-        if self._label == self.FLAGGED:
+        if self._label == self.UNREVIEWED:
+            if not reviewable(r) or model.review_of(r) is not None:
+                return False
+        elif self._label == self.DISAGREEMENTS:
+            review = model.review_of(r)
+            if review is None or review.decision != DISAGREE:
+                return False
+        elif self._label == self.FLAGGED:
             if r.label not in (PNEUMONIA, NEEDS_REVIEW):
                 return False
         elif self._label and r.label != self._label:
@@ -296,3 +334,14 @@ class ResultsFilterProxy(QSortFilterProxyModel):
             return rows
         # mapToSource is C++ only; data() would call back into Python for every row (2x slower).
         return [rows[self.mapToSource(self.index(i, 0)).row()] for i in range(n)]
+
+
+def review_cell(r: ScanResult, review: Review | None) -> str:
+    """The Review column: short, the full status in the tooltip."""
+    if not reviewable(r):
+        return ""
+    if review is None:
+        return "Not yet reviewed"
+    if review.decision == DISAGREE:
+        return f"Disagreed: {review.call}" + (" · note" if review.note else "")
+    return "Agreed" + (" · note" if review.note else "")

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import wording
+from ..core.colours import heatmap_rgba
 from ..core.demographics import read_age
 from ..core.errors import XRayLoadError
 from ..core.images import XRay, load_xray
@@ -77,22 +78,6 @@ def window_lut(level: float, width: float) -> np.ndarray:
     x = np.linspace(0.0, 1.0, LEVELS, dtype=np.float32)
     low = level - width / 2.0
     return (np.clip((x - low) / max(width, 1e-4), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-_HEAT_ANCHORS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
-_HEAT_COLOURS = np.array(
-    [[48, 18, 160], [30, 150, 230], [80, 200, 90], [250, 200, 40], [220, 40, 30]], dtype=np.float32
-)
-
-
-def heatmap_rgba(heat: np.ndarray) -> np.ndarray:
-    """(H, W) heat in [0, 1] -> (H, W, 4) RGBA uint8; cool areas fade to transparent."""
-    heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0)
-    rgba = np.empty(heat.shape + (4,), dtype=np.uint8)
-    for c in range(3):
-        rgba[..., c] = np.interp(heat, _HEAT_ANCHORS, _HEAT_COLOURS[:, c]).astype(np.uint8)
-    rgba[..., 3] = (np.clip(heat * 1.6, 0.0, 1.0) * 255).astype(np.uint8)
-    return rgba
 
 
 def heatmap_qimage(heat: np.ndarray) -> QImage:
@@ -362,6 +347,7 @@ class ViewerPanel(QWidget):
     image_loaded = Signal(str)  # path (tests and the screenshot script wait for it)
     image_failed = Signal(str, str)  # path, message
     step_requested = Signal(int)
+    result_shown = Signal(object)  # ScanResult | None: the result whose details are now shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -482,6 +468,7 @@ class ViewerPanel(QWidget):
         layout.addLayout(bar)
         layout.addLayout(self._stack, 1)
         layout.addWidget(self.details)
+        self._layout = layout
 
         self.fit_button.clicked.connect(self.view.fit)
         self.actual_button.clicked.connect(self.view.actual_size)
@@ -506,6 +493,10 @@ class ViewerPanel(QWidget):
     def xray(self) -> XRay | None:
         return self._xray
 
+    def set_review_panel(self, panel: QWidget) -> None:
+        """The review controls (gui.review) go below the details."""
+        self._layout.addWidget(panel)
+
     def set_card_threshold(self, threshold: float | None) -> None:
         """The model card's threshold, to say where the threshold in force comes from."""
         self._card_threshold = threshold
@@ -524,6 +515,7 @@ class ViewerPanel(QWidget):
         self._result = result
         if same:  # e.g. relabelled by a new threshold: the image (loaded, loading or failed) stays
             self._fill_details()
+            self.result_shown.emit(result)
             return
         self._request += 1
         self._xray = None  # before the details: nothing of the previous file may be shown beside this one
@@ -533,6 +525,7 @@ class ViewerPanel(QWidget):
         self._forget_heatmap()
         self.view.set_levels(None)
         self._enable_image_tools(False)
+        self.result_shown.emit(result)
         if result is None:
             self._show_message("Select a result to see the image.")
             return

@@ -147,3 +147,26 @@ def test_tensorflow_start_up_noise_never_reaches_the_terminal(tiny_model_dir, fo
     assert proc.returncode == 0, proc.stderr
     assert "absl" not in proc.stderr and "oneDNN" not in proc.stderr and "I0000" not in proc.stderr, proc.stderr
     assert "Scanned 4 files" in proc.stdout
+
+
+def test_pdf_report_from_the_command_line(tiny_model_dir, folder, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    out = tmp_path / "reports" / "scan.pdf"
+    out.parent.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pneumo_desktop.cli", str(folder), "--pdf", str(out), "-q",
+         "--model-dir", str(tiny_model_dir), "--store", str(tmp_path / "s.sqlite3")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()}, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    assert f"Report: {out}" in proc.stdout
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+        for name in ("0.png", "1.png", "2.png", "junk.jpg"):  # every file, normals and unreadable too
+            assert name in text
+        assert "Reviewed by" in text and text.count("Decision support only, not a diagnostic device.") == 1
