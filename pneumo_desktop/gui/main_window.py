@@ -81,6 +81,7 @@ from .table import (
     label_icon,
 )
 from .viewer import ViewerPanel
+from .watchview import arrivals_join_view
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
         self._scan_paths: list[str] = []  # what the running scan was asked to do
         self._showing_history = False  # the table shows a past scan from History
         self._live_scan_id: int | None = None  # the recorded scan the table shows live (watched arrivals join it)
+        self._view_roots: list[str] = []  # what the scan in view was asked to cover (gui.watchview)
         self._history_request = 0
         self._scanning = False
         self._scan_started_at = 0.0
@@ -748,6 +750,10 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()  # e.g. "will be scanned as soon as the model is ready"
         if self._showing_history:  # never mix new results into a past scan shown from History
             append = False
+        elif append and not arrivals_join_view(
+            [p for p in paths if p in self._watched_pending], self._view_roots, self._watching
+        ):  # nor watched-folder files into a scan of another folder
+            append = False
         if not append:
             self.results_model.clear()
             self.viewer.clear()
@@ -755,6 +761,7 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"Pneumo Desktop — {_describe_roots(paths)}")
             self._showing_history = False
             self._live_scan_id = None
+            self._view_roots = list(paths)
         self._history_request += 1  # a History load still in flight must not replace this scan
         self._scan_paths = list(paths)
         self._scanning = True
@@ -1089,6 +1096,7 @@ class MainWindow(QMainWindow):
             self.results_model.relabel(self.threshold)
         self._live_scan_id = None
         self._showing_history = True
+        self._view_roots = []
         if load.title:
             self.setWindowTitle(f"Pneumo Desktop — {load.title}")
         self.results_stack.setCurrentWidget(self.table if results else self.empty_page)

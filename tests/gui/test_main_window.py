@@ -451,7 +451,7 @@ def _watch(qtbot, window: MainWindow, folder: Path) -> None:  # noqa: ANN001
 
 
 def test_watched_arrivals_join_the_scan_in_view(qtbot, window, tmp_path) -> None:  # noqa: ANN001
-    scan(qtbot, window, write_images(tmp_path / "first", 2))
+    scan(qtbot, window, write_images(tmp_path / "incoming", 2, prefix="old"))  # the watched folder itself
     arrivals = [write_images(tmp_path / "incoming", 1, prefix=f"new{i}") for i in range(2)]
     _watch(qtbot, window, tmp_path / "incoming")
     for files in arrivals:  # two polls, each with a new film
@@ -461,6 +461,21 @@ def test_watched_arrivals_join_the_scan_in_view(qtbot, window, tmp_path) -> None
     (record,) = window.store.scans()  # one History entry, not one per poll
     assert record.count == 4 and record.state == "finished"
     assert len(names(window)) == 4
+
+
+def test_watched_arrivals_never_join_a_scan_of_another_folder(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    first = write_images(tmp_path / "first", 2)
+    scan(qtbot, window, first)
+    arrivals = [write_images(tmp_path / "incoming", 1, prefix=f"new{i}") for i in range(2)]
+    _watch(qtbot, window, tmp_path / "incoming")
+    for files in arrivals:
+        with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
+            window.service.worker.watch_found.emit([str(p) for p in files])
+    window.stop_watch()
+    assert sorted(names(window)) == ["new0000.png", "new1000.png"]  # a view of their own
+    newest, older = window.store.scans()
+    assert older.count == 2 and sorted(older.roots) == sorted(str(p) for p in first)  # untouched
+    assert newest.count == 2  # the arrivals: one entry, the second poll joined the first
 
 
 def test_cancel_keeps_files_from_the_watched_folder(qtbot, window, tmp_path) -> None:  # noqa: ANN001
