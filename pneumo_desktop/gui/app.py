@@ -80,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     from .settings import APPLICATION, ORGANISATION
 
     existing = QApplication.instance()
+    if existing is None:  # before Qt loads its platform plugin: name missing packages, not Qt's riddle
+        from .xcbcheck import xcb_problem
+
+        problem = xcb_problem(argv)
+        if problem:
+            sys.stderr.write(problem + "\n")
+            return 1
     app = existing or QApplication([sys.argv[0] if sys.argv else "pneumo-desktop", *argv])
     args = build_parser().parse_intermixed_args(argv if existing else app.arguments()[1:])  # Qt took its own
     path = configure_logging(logging.DEBUG if args.verbose else logging.INFO)
@@ -90,9 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setApplicationDisplayName("Pneumo Desktop")
 
+    from .single import SingleInstance, bring_to_front, refuse_second_instance
+
+    guard = SingleInstance(parent=app)
+    if not guard.claim():  # one app per results store: the running one comes to the front
+        return refuse_second_instance(guard, args.paths)
+
     from .main_window import MainWindow
 
     window = MainWindow(args.model_dir, batch_size=max(1, args.batch_size))
+    guard.activated.connect(lambda paths: bring_to_front(window, paths))
     window.show()
     log.info("window shown %.2f s after start-up began", time.perf_counter() - t0)
     if args.paths:
@@ -105,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 0, lambda: window.statusBar().showMessage(f"Not found: {', '.join(missing)}", 10000)
             )
     code = app.exec()
+    guard.close()
     window.shutdown()
     log.info("Pneumo Desktop exiting (%d)", code)
     return int(code)
