@@ -230,3 +230,65 @@ def review_status(decision: str | None, reviewer: str = "", call: str = "", when
     if decision == AGREE:
         return f"Agreed{tail}"
     return f"Disagreed: {call or 'no call given'}{tail}"
+
+
+# ---------------------------------------------------------------------------------------------
+# About, in plain words (from the model card: numbers are read, never written here)
+
+
+def _pct0(v: object) -> str:
+    return f"{float(v) * 100:.0f} %" if isinstance(v, int | float) else "?"
+
+
+def plain_words(card: dict, threshold: float | None) -> list[tuple[str, str]]:
+    """(title, paragraph) pairs for a clinician: what it does, what it learned from, how accurate
+    on which films, what it refuses. Only what the card states."""
+    out: list[tuple[str, str]] = []
+    t = f" ({format_threshold(threshold)})" if threshold is not None else ""
+    out.append(
+        (
+            "What it does",
+            "Pneumo Desktop looks at a chest X-ray and estimates how likely it is that the film shows "
+            f"pneumonia: the pneumonia probability. At or above the threshold{t} the film is labelled "
+            "Pneumonia, below it Normal. It is a second pair of eyes, not a diagnosis: a clinician decides, "
+            "with the patient in front of them.",
+        )
+    )
+    limitations = (
+        [str(v) for v in card.get("limitations", []) if v]
+        if isinstance(card.get("limitations"), list)
+        else []
+    )
+    training = card.get("training") if isinstance(card.get("training"), dict) else {}
+    counts = training.get("train_count") if isinstance(training.get("train_count"), dict) else {}
+    data = ""
+    if counts:
+        pos, neg = int(counts.get("PNEUMONIA", 0)), int(counts.get("NORMAL", 0))
+        data = f"It learned from {pos + neg:,} chest X-rays ({pos:,} with pneumonia, {neg:,} without). "
+    if limitations:
+        data += limitations[0]
+    if data:
+        out.append(("What it learned from", data))
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    val = metrics.get("val") if isinstance(metrics.get("val"), dict) else None
+    if val and all(k in val for k in ("n", "n_pos", "n_neg", "sensitivity", "specificity")):
+        found = f" ({val['tp']} of {val['n_pos']})" if "tp" in val else ""
+        normal = f" ({val['tn']} of {val['n_neg']})" if "tn" in val else ""
+        accuracy = (
+            f"On {val['n']} films it never saw while learning ({val['n_pos']} with pneumonia, "
+            f"{val['n_neg']} without), from the same hospital, it found {_pct0(val['sensitivity'])} of the "
+            f"pneumonias{found} and called {_pct0(val['specificity'])} of the normal films normal{normal}."
+        )
+        if len(limitations) > 2:
+            accuracy += " " + limitations[2]
+        out.append(("How accurate, on which films", accuracy))
+    refuses = (
+        "It does not judge films it was not made for, and marks them Needs review with the reason: "
+        "films that are not frontal chest X-rays (lateral views, other body parts, CT or MR images), "
+        "colour photographs, and images that look unlike the films it learned from. Files it cannot "
+        "read at all are marked Unreadable."
+    )
+    if len(limitations) > 1:
+        refuses += " " + limitations[1]
+    out.append(("What it refuses", refuses))
+    return out

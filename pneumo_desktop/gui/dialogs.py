@@ -27,18 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
+from ..core.wording import DATASET_CREDIT, DATASET_NOTE, DISCLAIMER
 from .service import ModelInfo
 
-DISCLAIMER = "Decision support only, not a diagnostic device."
-DATASET_CREDIT = (
-    "Kermany DS, Zhang K, Goldbaum M. Labeled Optical Coherence Tomography (OCT) and Chest X-Ray Images "
-    "for Classification. Mendeley Data, v2, 2018, doi:10.17632/rscbjbr9sj.2 — CC BY 4.0 "
-    "(https://creativecommons.org/licenses/by/4.0/)"
-)
-DATASET_NOTE = (
-    "The bundled model was trained on a modified copy of this data set (downsized, re-encoded as "
-    "grayscale and re-split); its authors do not endorse Pneumo Desktop."
-)
 LICENCES = (
     ("Pneumo Desktop", "MIT"),
     ("Qt / PySide6", "LGPL-3.0"),
@@ -319,6 +310,17 @@ def model_card_html(info: ModelInfo | None) -> str:
     return "".join(parts)
 
 
+def plain_words_html(info: ModelInfo | None) -> str:
+    """The About box's first part: plain words for a clinician (core.wording.plain_words)."""
+    from ..core.wording import plain_words
+
+    card = info.card if info is not None else {}
+    threshold = info.threshold if info is not None else None
+    return "<h2>In plain words</h2>" + "".join(
+        f"<p><b>{_h(title)}.</b> {_h(text)}</p>" for title, text in plain_words(card, threshold)
+    )
+
+
 def about_html(info: ModelInfo | None) -> str:
     licences = "".join(
         f"<tr><td style='padding-right:12px'>{_h(a)}</td><td>{_h(b)}</td></tr>" for a, b in LICENCES
@@ -332,6 +334,8 @@ def about_html(info: ModelInfo | None) -> str:
 <p style='margin-top:2px'>Offline screening of pediatric chest X-rays for pneumonia.</p>
 <p style='background:#fff6e5;border:1px solid #c77c0e;padding:6px'><b>{_h(DISCLAIMER)}</b>
 Every result must be reviewed by a qualified clinician.</p>
+{plain_words_html(info)}
+<h2>Technical details</h2>
 <h3>Model</h3>
 {model_card_html(info)}
 <h3>Training data</h3>
