@@ -415,14 +415,14 @@ def _images(
     legend_h = _px(34)
     half = (box.width() - _px(8)) / 2
     room_h = box.height() - caption_h - legend_h
-    _draw_fitted(p, gray, QtCore.QRectF(box.left(), box.top(), half, room_h), "Image")
+    bottom = _draw_fitted(p, gray, QtCore.QRectF(box.left(), box.top(), half, room_h), "Image")
     _draw_fitted(
         p,
         _overlay(xray.pixels, heat),
         QtCore.QRectF(box.left() + half + _px(8), box.top(), half, room_h),
         "Heatmap",
     )
-    _legend(p, QtCore.QRectF(box.left(), box.top() + room_h + caption_h, box.width(), legend_h))
+    _legend(p, QtCore.QRectF(box.left(), bottom + caption_h + _px(6), box.width(), legend_h))
 
 
 def _legend(p: Any, box: Any) -> None:
@@ -459,7 +459,8 @@ def _overlay(pixels: np.ndarray, heat: np.ndarray, opacity: float = 0.45) -> Any
     return QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
 
 
-def _draw_fitted(p: Any, image: Any, room: Any, caption: str) -> None:
+def _draw_fitted(p: Any, image: Any, room: Any, caption: str) -> float:
+    """Draw ``image`` fitted into ``room`` with a caption; return the image's bottom."""
     size = QtCore.QSizeF(image.width(), image.height())
     size.scale(room.size(), QtCore.Qt.AspectRatioMode.KeepAspectRatio)
     target = QtCore.QRectF(
@@ -470,3 +471,4 @@ def _draw_fitted(p: Any, image: Any, room: Any, caption: str) -> None:
     p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
     p.drawRect(target)
     _text(p, room.left(), target.bottom() + _px(2), room.width(), caption, 8, colour="#5b6168", centre=True)
+    return target.bottom()

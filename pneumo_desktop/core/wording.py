@@ -105,9 +105,15 @@ def threshold_in_force(
         if card_threshold is None:
             return None
         return ThresholdInForce(float(card_threshold), "model card")
-    if card_threshold is not None and abs(float(result_threshold) - float(card_threshold)) < 1e-9:
+    # The app keeps thresholds to 0.01 % (4 decimals): a card's 0.78491 is the same operating point.
+    if card_threshold is not None and abs(float(result_threshold) - float(card_threshold)) < 5e-5:
         return ThresholdInForce(float(result_threshold), "model card")
     return ThresholdInForce(float(result_threshold), override)
+
+
+def threshold_value(t: ThresholdInForce | None) -> str:
+    """ "52.3 % (model card)"."""
+    return "not known" if t is None else f"{format_threshold(t.value)} ({t.source})"
 
 
 def threshold_text(t: ThresholdInForce | None) -> str:

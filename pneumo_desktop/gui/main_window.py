@@ -439,9 +439,10 @@ class MainWindow(QMainWindow):
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         header.setHighlightSections(False)
         header.setStretchLastSection(False)
-        for col, width in ((NAME, 200), (PROBABILITY, 150), (LABEL, 122), (TIME, 58)):
+        for col, width in ((NAME, 180), (PROBABILITY, 92), (LABEL, 122), (TIME, 58)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
             self.table.setColumnWidth(col, width)
+        self.table.setColumnHidden(TIME, True)  # room for the reason; the CSV keeps the seconds
         header.setSectionResizeMode(REASON, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.table.setAcceptDrops(False)

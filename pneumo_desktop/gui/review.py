@@ -13,6 +13,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 from ..core import wording
 from ..core.results import NORMAL, PNEUMONIA, ScanResult
 from ..core.review import Review, ReviewError, add_review, latest_reviews, reviewable
-from .table import ResultsFilterProxy
+from .table import REVIEW, ResultsFilterProxy
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -135,6 +136,9 @@ class ReviewController(QObject):
         menu.addSeparator()
         menu.addAction(self.reviewer_action)
 
+        header = window.table.horizontalHeader()
+        header.setSectionResizeMode(REVIEW, QHeaderView.ResizeMode.Interactive)
+        window.table.setColumnWidth(REVIEW, 130)
         combo = window.filter_combo
         combo.insertItem(2, "Not yet reviewed", ResultsFilterProxy.UNREVIEWED)
         combo.setItemData(2, "Judged films nobody has reviewed yet", Qt.ItemDataRole.ToolTipRole)

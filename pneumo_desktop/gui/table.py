@@ -27,7 +27,7 @@ from ..core.review import Review, review_key, reviewable
 from ..core.wording import DISAGREE, format_percent
 
 NAME, PROBABILITY, LABEL, REASON, TIME, REVIEW = range(6)
-HEADERS = ("File name", "Pneumonia probability", "Label", "Reason / message", "Time", "Review")
+HEADERS = ("File name", "Pneumonia\nprobability", "Label", "Reason / message", "Time", "Review")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
 

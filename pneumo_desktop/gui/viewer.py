@@ -751,7 +751,7 @@ def detail_rows(
 
 def threshold_line(r: ScanResult, card_threshold: float | None) -> str:
     """The threshold in force for this result and its source (one place to change)."""
-    return wording.threshold_text(wording.threshold_in_force(r.threshold, card_threshold))
+    return wording.threshold_value(wording.threshold_in_force(r.threshold, card_threshold))
 
 
 format_date = wording.format_date  # kept for callers of the old names

@@ -88,3 +88,8 @@ def test_review_status_words() -> None:
     assert w.review_status(None) == "Not yet reviewed"
     assert w.review_status(w.AGREE, "J. Smith").startswith("Agreed (J. Smith")
     assert w.review_status(w.DISAGREE, "J. Smith", "Normal") == "Disagreed: Normal (J. Smith)"
+
+
+def test_the_cards_threshold_kept_to_four_decimals_is_still_the_cards() -> None:
+    assert w.threshold_in_force(0.7849, 0.78491234).source == "model card"
+    assert w.threshold_value(w.threshold_in_force(0.785, 0.78491234)) == "78.5 % (set at this site)"

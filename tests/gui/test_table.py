@@ -121,7 +121,7 @@ def test_cells_show_text_and_icon() -> None:
         assert model.data(model.index(row, LABEL), Qt.ItemDataRole.DecorationRole) is not None
     assert "quality check" in model.data(model.index(2, PROBABILITY), Qt.ItemDataRole.ToolTipRole)
     assert model.data(model.index(0, NAME), Qt.ItemDataRole.ToolTipRole) == "/data/scan/file00001.png"
-    assert model.headerData(PROBABILITY, Qt.Orientation.Horizontal) == "Pneumonia probability"
+    assert model.headerData(PROBABILITY, Qt.Orientation.Horizontal) == "Pneumonia\nprobability"
     for label in LABELS:
         assert not label_icon(label).isNull()
 
@@ -134,3 +134,21 @@ def test_probability_text_never_claims_certainty():
     assert format_probability(1.0) == "> 99.9 %"
     assert format_probability(0.0005) == "0.1 %"
     assert format_probability(0.0) == "< 0.1 %"
+
+
+def test_long_reasons_and_reviews_are_readable_in_tooltips(qtbot) -> None:  # noqa: ANN001
+    from pneumo_desktop.core.results import REJECTED
+    from pneumo_desktop.core.review import Review
+    from pneumo_desktop.gui.table import REASON, REVIEW, ResultsTableModel
+
+    long = "Does not look like the chest X-rays the model was trained on; the result is unreliable <or worse>."
+    model = ResultsTableModel()
+    judged = ScanResult("/x/a.png", "ok", 0.9, "Pneumonia", "", threshold=0.5)
+    model.append([ScanResult("/x/b.png", REJECTED, 0.8, "Needs review", long), judged])
+    tip = model.data(model.index(0, REASON), Qt.ItemDataRole.ToolTipRole)
+    assert "&lt;or worse&gt;" in tip and tip.startswith("<p>")  # rich text: Qt wraps it, nothing is lost
+    assert model.data(model.index(0, REVIEW)) == ""  # a refused film has nothing to agree with
+    assert model.data(model.index(1, REVIEW)) == "Not yet reviewed"
+    model.add_review(Review("path:/x/a.png", "/x/a.png", "disagree", "Normal", "see CT", "Dr A", "Pneumonia", 0.9, 0.5, 0.0))
+    assert model.data(model.index(1, REVIEW)) == "Disagreed: Normal · note"
+    assert "see CT" in model.data(model.index(1, REVIEW), Qt.ItemDataRole.ToolTipRole)

@@ -338,10 +338,10 @@ def test_a_tiny_probability_is_shown_with_its_number_and_threshold(qtbot) -> Non
         r = ScanResult("/nowhere/a.png", OK, 0.0001, NORMAL, "", threshold=0.42)
         panel.show_result(r)
         assert panel.result_text.text() == "Normal · pneumonia probability < 0.1 %"
-        assert panel._fields["Threshold"].text() == "threshold 42.0 % (model card)"  # noqa: SLF001
+        assert panel._fields["Threshold"].text() == "42.0 % (model card)"  # noqa: SLF001
         assert "not a diagnosis" in panel.meaning_label.text()
         panel.show_result(r.relabel(0.3))
-        assert panel._fields["Threshold"].text() == "threshold 30.0 % (set at this site)"  # noqa: SLF001
+        assert panel._fields["Threshold"].text() == "30.0 % (set at this site)"  # noqa: SLF001
     finally:
         panel.shutdown()
 
