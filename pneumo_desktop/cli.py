@@ -1,7 +1,8 @@
 """``pneumo-scan``: the command-line batch scanner, on the core alone (no Qt).
 
-Exit codes: 0 when the scan ran (even if some files were unreadable; they get rows), 2 for usage
-errors, 3 when the model is missing or corrupt, 130 when interrupted.
+Exit codes: 0 when the scan ran (even if some files were unreadable; they get rows), 1 when there
+was nothing to scan (an empty folder, or no image at all), 2 for usage errors, 3 when the model is
+missing or corrupt, 4 when the --pdf report cannot be written, 130 when interrupted.
 """
 
 from __future__ import annotations

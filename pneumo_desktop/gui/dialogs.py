@@ -98,7 +98,7 @@ class PreferencesDialog(QDialog):
         row.addStretch(1)
         tform.addRow("Threshold", row)
         help_text = QLabel(
-            "Images whose probability is at or above the threshold are labelled Pneumonia. A lower "
+            "Images whose pneumonia probability is at or above the threshold are labelled Pneumonia. A lower "
             "threshold finds more pneumonia but raises more false alarms. Changing it relabels the "
             "results at once; the model is not run again.",
             threshold_box,
@@ -154,7 +154,12 @@ class ExportDialog(QDialog):
         layout.addWidget(self.all_rows)
         layout.addWidget(self.shown_rows)
         layout.addSpacing(8)
-        self.patient_box = QCheckBox("Include patient names and IDs", self)
+        self.patient_box = QCheckBox(
+            "Include patient names (patient IDs, ages and study dates are always printed)"
+            if kind == "pdf"
+            else "Include patient names and IDs",
+            self,
+        )
         self.patient_box.setToolTip(
             "Off by default: the export can then be shared without identifying anyone."
         )
