@@ -105,8 +105,8 @@ def ensure_gui_application() -> object:
     from PySide6.QtGui import QGuiApplication
 
     app = QGuiApplication.instance()
-    if app is None:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if app is None:  # no window ever: never depend on a display (or on the xcb libraries)
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
         app = QGuiApplication(["pneumo-scan"])
     return app
 
