@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -354,7 +355,17 @@ def test_dicom_patient_id_age_and_study_date(qtbot, window, dicom_dir) -> None: 
     assert fields["Age"].text() == "47 years (from the birth date)"
     assert fields["Study date"].text() == "2004-08-31"
     assert fields["Patient ID"].isVisibleTo(window.viewer)
-    long_id = "X" * 400
-    width = window.viewer.width()
-    window.viewer.show_result(window.viewer.current.__class__(**{**window.viewer.current.to_dict(), "patient_id": long_id}))
-    assert window.viewer.width() == width  # a long ID wraps; the layout does not move
+
+
+def test_a_long_patient_id_does_not_widen_the_panel(qtbot) -> None:  # noqa: ANN001
+    panel = ViewerPanel()
+    qtbot.addWidget(panel)
+    try:
+        short = ScanResult("/nowhere/a.dcm", OK, 0.9, PNEUMONIA, "", format="DICOM", patient_id="P1")
+        panel.show_result(short)
+        before = panel.details.minimumSizeHint().width()
+        panel.show_result(replace(short, path="/nowhere/b.dcm", patient_id="X" * 400))
+        assert panel._fields["Patient ID"].text() == "X" * 400  # noqa: SLF001
+        assert panel.details.minimumSizeHint().width() <= before  # it wraps; the layout does not move
+    finally:
+        panel.shutdown()
