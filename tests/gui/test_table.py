@@ -141,7 +141,9 @@ def test_long_reasons_and_reviews_are_readable_in_tooltips(qtbot) -> None:  # no
     from pneumo_desktop.core.review import Review
     from pneumo_desktop.gui.table import REASON, REVIEW, ResultsTableModel
 
-    long = "Does not look like the chest X-rays the model was trained on; the result is unreliable <or worse>."
+    long = (
+        "Does not look like the chest X-rays the model was trained on; the result is unreliable <or worse>."
+    )
     model = ResultsTableModel()
     judged = ScanResult("/x/a.png", "ok", 0.9, "Pneumonia", "", threshold=0.5)
     model.append([ScanResult("/x/b.png", REJECTED, 0.8, "Needs review", long), judged])
@@ -149,6 +151,10 @@ def test_long_reasons_and_reviews_are_readable_in_tooltips(qtbot) -> None:  # no
     assert "&lt;or worse&gt;" in tip and tip.startswith("<p>")  # rich text: Qt wraps it, nothing is lost
     assert model.data(model.index(0, REVIEW)) == ""  # a refused film has nothing to agree with
     assert model.data(model.index(1, REVIEW)) == "Not yet reviewed"
-    model.add_review(Review("path:/x/a.png", "/x/a.png", "disagree", "Normal", "see CT", "Dr A", "Pneumonia", 0.9, 0.5, 0.0))
+    model.add_review(
+        Review(
+            "path:/x/a.png", "/x/a.png", "disagree", "Normal", "see CT", "Dr A", "Pneumonia", 0.9, 0.5, 0.0
+        )
+    )
     assert model.data(model.index(1, REVIEW)) == "Disagreed: Normal · note"
     assert "see CT" in model.data(model.index(1, REVIEW), Qt.ItemDataRole.ToolTipRole)
