@@ -23,8 +23,8 @@ from PySide6.QtWidgets import QApplication
 
 from ..core.results import ERROR, LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, REJECTED, UNREADABLE, ScanResult
 
-NAME, PROBABILITY, LABEL, REASON, TIME = range(5)
-HEADERS = ("File name", "Probability", "Label", "Reason / message", "Time")
+NAME, PROBABILITY, LABEL, REASON, TIME, STUDY = range(6)
+HEADERS = ("File name", "Probability", "Label", "Reason / message", "Time", "Patient / study")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -109,6 +109,16 @@ def format_probability(p: float | None) -> str:
     return f"{p * 100:.1f} %"
 
 
+def study_text(r: ScanResult) -> str:
+    """Patient ID and study date (DICOM films; empty for PNG/JPEG), for grouping a CD's films."""
+    return " · ".join(v for v in (r.patient_id, _study_date(r.study_date)) if v)
+
+
+def _study_date(value: str) -> str:
+    v = value.strip()
+    return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) == 8 and v.isdigit() else v
+
+
 class ResultsTableModel(QAbstractTableModel):
     """One row per scanned file."""
 
@@ -158,7 +168,7 @@ class ResultsTableModel(QAbstractTableModel):
             return
         self._rows = [r.relabel(threshold) for r in self._rows]  # unchanged rows come back as they are
         self._recount()
-        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, TIME))
+        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(HEADERS) - 1))
 
     def _recount(self) -> None:
         self._counts = dict.fromkeys(LABELS, 0)
@@ -202,6 +212,8 @@ class ResultsTableModel(QAbstractTableModel):
                 return r.message + (" (from an earlier scan)" if r.cached and not r.message else "")
             if col == TIME:
                 return f"{r.seconds:.2f} s"
+            if col == STUDY:
+                return study_text(r)
             return None
         if role == SORT_ROLE:
             if col == NAME:
@@ -214,6 +226,8 @@ class ResultsTableModel(QAbstractTableModel):
                 return r.message.lower()
             if col == TIME:
                 return float(r.seconds)
+            if col == STUDY:  # sorting by this column groups films by patient, then study
+                return "\x1f".join((r.patient_id, r.study_date, r.study_uid, r.name.lower()))
             return None
         if role == RESULT_ROLE:
             return r
