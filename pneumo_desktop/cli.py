@@ -71,6 +71,11 @@ class ProgressBar:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["receive"]:  # `pneumo-scan receive ...`: the DICOM receiver (pneumo_desktop.net)
+        from .net.cli_receive import main as receive_main
+
+        return receive_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
