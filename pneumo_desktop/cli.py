@@ -1,7 +1,8 @@
 """``pneumo-scan``: the command-line batch scanner, on the core alone (no Qt).
 
 Exit codes: 0 when the scan ran (even if some files were unreadable; they get rows), 2 for usage
-errors, 3 when the model is missing or corrupt, 130 when interrupted.
+errors, 3 when the model is missing or corrupt, 4 when DICOM results could not be sent (--send-to),
+130 when interrupted. ``pneumo-scan receive ...`` is the DICOM receiver (pneumo_desktop.net).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--version", action="version", version=f"pneumo-scan {__version__}")
+    from .net.results_out import add_cli_options  # --dicom-out, --send-to: results back to a PACS
+
+    add_cli_options(p)
     return p
 
 
@@ -133,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     _export(args, results)
     _print_summary(results, scanner.threshold, predictor, time.perf_counter() - t0)
-    return 0
+    from .net.results_out import export_for_cli
+
+    return export_for_cli(args, results, predictor)  # 4 when a DICOM result could not be sent
 
 
 def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:  # noqa: ANN001

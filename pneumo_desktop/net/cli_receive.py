@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, help="model folder (default: the bundled model)")
     p.add_argument("--store", type=Path, help="results database (default: in the user's data folder)")
     p.add_argument("-v", "--verbose", action="store_true")
+    from .results_out import add_cli_options  # each film's DICOM result saved / sent back as it is scanned
+
+    add_cli_options(p)
     return p
 
 
@@ -141,6 +144,7 @@ def main(argv: list[str]) -> int:
     from ..core.model import Predictor
     from ..core.scan import Scanner
     from ..core.store import ResultsStore
+    from .results_out import export_for_cli
 
     store = ResultsStore(args.store) if args.store else ResultsStore()
 
@@ -157,6 +161,7 @@ def main(argv: list[str]) -> int:
             extra = f"  ({r.message})" if r.message else ""
             print(f"{prob}  {r.label:<12}  {r.path}{extra}", flush=True)
         _export(args, results)
+        export_for_cli(args, batch, worker.scanner.predictor)  # in the worker: it owns the model
 
     worker = ScanWorker(make_scanner, on_results)
     worker.start()
