@@ -64,6 +64,7 @@ from ..core.results import LABELS, PNEUMONIA, ScanResult, write_csv
 from ..core.scan import ScanProgress
 from ..core.store import ResultsStore, ScanRecord
 from .dialogs import DISCLAIMER, AboutDialog, ExportDialog, PreferencesDialog, threshold_spin
+from .dicom_net import DicomNetwork
 from .logs import diagnostics_text, log_dir
 from .service import ModelInfo, ModelService, ReportRequest
 from .settings import Settings
@@ -255,6 +256,7 @@ class MainWindow(QMainWindow):
         self.proxy.setSourceModel(self.results_model)
 
         self._build_actions()
+        self.dicom = DicomNetwork(self)  # receiving films / sending results: off unless switched on
         self._build_ui()
         self._build_menus()
         self._connect_service()
@@ -542,6 +544,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
         file_menu.addAction(self.watch_action)
+        file_menu.addAction(self.dicom.settings_action)
+        file_menu.addAction(self.dicom.send_action)
         file_menu.addSeparator()
         file_menu.addAction(self.export_csv_action)
         file_menu.addAction(self.export_pdf_action)
@@ -957,6 +961,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"{len(paths)} new {'file' if len(paths) == 1 else 'files'} in the watched folder", 5000
         )
+        self.scan_arrivals(paths)
+
+    def scan_arrivals(self, paths: list[str]) -> None:
+        """Films that arrived (watched folder, DICOM receiver): they join the scan in view and,
+        reported only once, stay queued through a cancel."""
         self._watched_pending.update(str(p) for p in paths)
         self.open_paths(paths, append=True)  # a fresh view instead when the table shows History
 
@@ -1245,6 +1254,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._queue = []
+        self.dicom.shutdown()  # no more arrivals; a send in progress finishes
         self.service.shutdown()
         self.viewer.shutdown()
         self.io_pool.waitForDone()  # a CSV export being written finishes, and before the store closes
