@@ -85,32 +85,44 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return []
 
 
-def test_receive_scans_a_film_as_it_arrives_and_stops_on_sigint(tiny_model_dir, dicom_dir, tmp_path):
-    """The README's command: ``pneumo-scan receive --port P --aet PNEUMO --csv received.csv``."""
+@pytest.fixture
+def pacs():
+    """A test Storage SCP for the results sent back (SR), on a free loopback port; always stopped."""
+    from pynetdicom import AE, evt
+
+    from pneumo_desktop.net.results_out import COMPREHENSIVE_SR
+
+    got: list[str] = []
+
+    def on_store(event) -> int:  # noqa: ANN001
+        got.append(str(event.request.AffectedSOPClassUID))
+        return 0
+
+    ae = AE("TESTPACS")
+    ae.add_supported_context(COMPREHENSIVE_SR)
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        yield int(server.server_address[1]), got
+    finally:
+        server.shutdown()
+
+
+def test_receive_scans_a_film_as_it_arrives_and_stops_on_sigint(tiny_model_dir, dicom_dir, tmp_path, pacs):
+    """The README's command: ``pneumo-scan receive --port P --aet PNEUMO --csv received.csv``, with the
+    result sent back to a PACS (``--send-to``) and saved (``--dicom-out``)."""
     from pydicom import dcmread
     from pynetdicom import AE
 
-    port, out = free_port(), tmp_path / "received.csv"
+    from pneumo_desktop.net.results_out import COMPREHENSIVE_SR
+
+    pacs_port, pacs_got = pacs
+    port, out, results = free_port(), tmp_path / "received.csv", tmp_path / "dicom-results"
     receiver = Receiver(
-        [
-            "--port",
-            str(port),
-            "--aet",
-            "PNEUMO",
-            "--csv",
-            str(out),
-            "--bind",
-            "127.0.0.1",
-            "--allow-aet",
-            "XRAY1",
-            "--quota-mb",
-            "500",
-            "--model-dir",
-            str(tiny_model_dir),
-            "--store",
-            str(tmp_path / "store.sqlite3"),
-        ]
-    )
+        ["--port", str(port), "--aet", "PNEUMO", "--csv", str(out), "--bind", "127.0.0.1",
+         "--allow-aet", "XRAY1", "--quota-mb", "500",
+         "--send-to", f"TESTPACS@127.0.0.1:{pacs_port}", "--dicom-out", str(results),
+         "--model-dir", str(tiny_model_dir), "--store", str(tmp_path / "store.sqlite3")]
+    )  # fmt: skip
     try:
         receiver.wait_for("Receiving as PNEUMO")
         ds = dcmread(dicom_dir / CHEST_8BIT)
@@ -136,6 +148,11 @@ def test_receive_scans_a_film_as_it_arrives_and_stops_on_sigint(tiny_model_dir, 
             os.environ["PNEUMO_DATA_DIR"]
         )  # the user's data folder
         assert row["status"] in ("ok", "rejected") and row["format"] == "DICOM"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not pacs_got:
+            time.sleep(0.1)
+        assert pacs_got == [COMPREHENSIVE_SR], "".join(receiver.err)[-3000:]
+        assert len(list(results.glob("*.dcm"))) == 1
         rc = receiver.stop(signal.SIGINT)
     finally:
         receiver.kill()
