@@ -84,7 +84,7 @@ from .viewer import ViewerPanel
 log = logging.getLogger(__name__)
 
 UI_REFRESH_MS = 150  # new rows and progress reach the screen at most this often
-FILE_FILTER = "X-ray images (*.png *.jpg *.jpeg *.dcm *.dicom *.dic *.tif *.tiff *.bmp);;All files (*)"
+FILE_FILTER = "X-ray images (*.png *.jpg *.jpeg *.dcm *.dicom *.dic DICOMDIR dicomdir *.tif *.tiff *.bmp);;All files (*)"
 _STYLE = """
 QLabel#summary { font-size: 14px; font-weight: 600; padding: 2px 0; }
 QLabel#emptyTitle { font-size: 20px; font-weight: 600; }

@@ -114,3 +114,24 @@ def test_a_busy_port_is_reported_and_not_remembered_as_on(qtbot, window, monkeyp
         window.dicom.apply(ReceivePrefs(enabled=True, port=port), SendPrefs())
     assert warned and "cannot be received" in warned[0]
     assert not window.dicom.receiving and not load_prefs()[0].enabled
+
+
+def test_opening_a_cd_scans_its_images_grouped_by_patient_and_study(
+    qtbot, window, dicom_dir, tmp_path
+) -> None:  # noqa: ANN001
+    from pneumo_desktop.gui.table import STUDY
+    from tests.net.dicom_fixtures import build_cd
+
+    root = tmp_path / "CD"
+    sources = build_cd(dicom_dir, root)
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
+        window.open_paths([root])
+    rows = window.results_model.results
+    assert len(rows) == 2  # the SR on the CD has no row
+    assert {(r.patient_id, r.study_uid) for r in rows} == {
+        ("PAT-A", sources["first"].StudyInstanceUID),
+        ("PAT-B", sources["second"].StudyInstanceUID),
+    }
+    window.proxy.sort(STUDY)
+    shown = [window.proxy.index(i, STUDY).data() for i in range(window.proxy.rowCount())]
+    assert shown == ["PAT-A · 2024-01-05", "PAT-B · 2004-08-31"]
