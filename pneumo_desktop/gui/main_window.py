@@ -946,14 +946,15 @@ class MainWindow(QMainWindow):
     def stop_watch(self) -> None:
         if self._watching is None:
             return
-        self._watching = None
+        folder, self._watching = self._watching, None
         self.service.unwatch()
         self.watch_action.setChecked(False)
         self.watch_label.setVisible(False)
         # Stopping the watch is how the user stops its files: queued ones go, and a cancel of the
-        # running scan no longer puts them back.
-        self._queue = [p for p in self._queue if p not in self._watched_pending]
-        self._watched_pending.clear()
+        # running scan no longer puts them back. (Films from the DICOM receiver stay.)
+        dropped = {p for p in self._watched_pending if Path(p).is_relative_to(folder)}
+        self._queue = [p for p in self._queue if p not in dropped]
+        self._watched_pending -= dropped
 
     def _on_watch_found(self, paths: list[str]) -> None:
         if self._closed or self._watching is None:

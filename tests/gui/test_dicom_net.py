@@ -135,3 +135,23 @@ def test_opening_a_cd_scans_its_images_grouped_by_patient_and_study(
     window.proxy.sort(STUDY)
     shown = [window.proxy.index(i, STUDY).data() for i in range(window.proxy.rowCount())]
     assert shown == ["PAT-A · 2024-01-05", "PAT-B · 2004-08-31"]
+
+
+def test_received_films_survive_a_cancel_and_stopping_a_folder_watch(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    from tests.gui.conftest import write_images
+    from tests.gui.test_main_window import _start_held_scan
+
+    received = write_images(tmp_path / "received", 1, prefix="film")
+    watched = write_images(tmp_path / "incoming", 1, prefix="watched")
+    window.start_watch(tmp_path / "incoming")
+    qtbot.wait(300)
+    gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
+    window.scan_arrivals([str(p) for p in received])  # as DicomNetwork does for a stored film
+    window.service.worker.watch_found.emit([str(p) for p in watched])
+    window.stop_watch()  # drops the watched folder's file, not the received film
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
+        window.cancel_scan()
+        gate.set()
+    qtbot.waitUntil(lambda: not window.is_scanning and "film000.png" in {r.name for r in window.results_model.results},
+                    timeout=SCAN_TIMEOUT_MS)  # fmt: skip
+    assert "watched000.png" not in {r.name for r in window.results_model.results}
