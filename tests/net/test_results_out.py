@@ -215,3 +215,20 @@ def test_results_leave_the_source_folder_alone(scanned, tmp_path):
     before = sorted(p.name for p in folder.iterdir())
     export_results(results, out_dir=tmp_path / "elsewhere")
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_no_patient_name_in_logs_or_warnings_while_making_results(scanned, tmp_path, caplog):
+    """highdicom warns about single-component person names by quoting them: none may escape."""
+    import logging
+    import warnings
+
+    _, results, sources = scanned
+    film = next(r for r in results if r.name == CHEST_8BIT)  # PatientName "Covid0000": one component
+    name = str(sources[film.path].PatientName)
+    caplog.set_level(logging.DEBUG)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = export_results([film], out_dir=tmp_path)
+    assert report.made == 1
+    assert name not in caplog.text
+    assert not [w for w in caught if name in str(w.message)]
