@@ -2,7 +2,9 @@
 
 Exit codes: 0 when the scan ran (even if some files were unreadable; they get rows), 1 when there
 was nothing to scan (an empty folder, or no image at all), 2 for usage errors, 3 when the model is
-missing or corrupt, 4 when the --pdf report cannot be written, 130 when interrupted.
+missing or corrupt, 4 when DICOM results could not be sent (--send-to), 5 when the --pdf report
+cannot be written, 130 when interrupted. ``pneumo-scan receive ...`` is the DICOM receiver
+(pneumo_desktop.net).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--version", action="version", version=f"pneumo-scan {__version__}")
+    from .net.results_out import add_cli_options  # --dicom-out, --send-to: results back to a PACS
+
+    add_cli_options(p)
     return p
 
 
@@ -81,13 +86,18 @@ class ProgressBar:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["receive"]:  # `pneumo-scan receive ...`: the DICOM receiver (pneumo_desktop.net)
+        from .net.cli_receive import main as receive_main
+
+        return receive_main(argv[1:])
     from .native_noise import divert_native_stderr
 
     with divert_native_stderr():  # TensorFlow/absl start-up chatter goes to the log, not the terminal
         return _main(argv)
 
 
-def _main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -168,7 +178,9 @@ def _main(argv: list[str] | None = None) -> int:
     if not args.watch and not any(r.reason_code not in NOT_IMAGES for r in results):
         print(f"pneumo-scan: no images found in {', '.join(args.paths)}", file=sys.stderr)
         return 1
-    return 0
+    from .net.results_out import export_for_cli
+
+    return export_for_cli(args, results, predictor)  # 4 when a DICOM result could not be sent
 
 
 def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:  # noqa: ANN001
@@ -207,7 +219,7 @@ def _latest_reviews(store) -> dict:  # noqa: ANN001
 
 
 def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dict, predictor, threshold: float) -> int:  # noqa: ANN001
-    """The PDF report (the GUI's, drawn with Qt's PDF writer and no window). 0, or 4 on failure."""
+    """The PDF report (the GUI's, drawn with Qt's PDF writer and no window). 0, or 5 on failure."""
     from .report import ReportContext, pdf_heatmaps, report_threshold, write_pdf_report
 
     try:
@@ -227,7 +239,7 @@ def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dic
         )
     except OSError as exc:
         print(f"pneumo-scan: the PDF report could not be written: {exc}", file=sys.stderr)
-        return 4
+        return 5
     print(f"Report: {args.pdf}")
     return 0
 

@@ -215,6 +215,7 @@ def _load(path: str) -> XRay:
         patient_id=_text(ds, "PatientID"),
         patient_name=_text(ds, "PatientName"),
         study_date=_text(ds, "StudyDate"),
+        study_uid=_text(ds, "StudyInstanceUID"),
         transfer_syntax=tsyntax.name,
         frames=frames,
         is_projection_radiograph=is_projection_radiograph(modality, sop_name),

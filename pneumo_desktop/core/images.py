@@ -47,6 +47,7 @@ class XRay:
     patient_id: str | None = None
     patient_name: str | None = None  # never logged or exported unless the user asks
     study_date: str | None = None
+    study_uid: str | None = None  # DICOM (0020,000D): groups the films of one study
     transfer_syntax: str | None = None
     frames: int = 1
     #: False for CT, MR, ... that load fine but are not projection radiographs.
@@ -320,9 +321,13 @@ def iter_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
     Hidden files and folders are skipped. Every regular file is returned, image or not: the
     scanner gives files that turn out not to be images a row of their own. So does a folder that
     cannot be listed (its row says so). Pipes, sockets and devices inside folders are left out:
-    reading one could wait forever. Paths named explicitly are returned as given.
+    reading one could wait forever. Paths named explicitly are returned as given. A DICOMDIR, or a
+    folder with one at its root (a CD), stands for the image files it references
+    (:mod:`pneumo_desktop.core.dicomdir`).
     """
-    return [p for p, _ in walk_files(paths)]
+    from .dicomdir import expand_dicomdirs
+
+    return [p for p, _ in walk_files(expand_dicomdirs(paths))]
 
 
 _UNLISTABLE_WARNED: set[str] = set()  # a watched folder is walked every 2 s: warn once per folder

@@ -58,6 +58,7 @@ class ScanResult:
     patient_name: str = ""  # kept only in the local store; exported only when the user opts in
     notes: str = ""
     cached: bool = False  # came from the results store, not recomputed
+    study_uid: str = ""  # DICOM Study Instance UID: groups a patient's films by study (exported with patient data)
 
     @property
     def name(self) -> str:
@@ -94,7 +95,7 @@ CSV_COLUMNS = [
     "format", "width", "height", "modality", "view_position", "study_date", "model_version",
     "seconds", "content_hash",
 ]
-PATIENT_COLUMNS = ["patient_id", "patient_name"]
+PATIENT_COLUMNS = ["patient_id", "patient_name", "study_uid"]
 
 
 def _fmt(value: Any) -> Any:

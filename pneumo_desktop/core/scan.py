@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when loading, preprocessing or the quality rules change the row a file would get: cached
 #: rows from an older pipeline are then recomputed. 2: colour JPEGs reach the colour check.
-PIPELINE_VERSION = 2
+#: 3: rows carry the DICOM study UID.
+PIPELINE_VERSION = 3
 
 
 def cache_key(card) -> str:  # noqa: ANN001 - core.card.ModelCard
@@ -243,6 +244,7 @@ class Scanner:
                     modality=x.modality or "", view_position=x.view_position or "",
                     study_date=x.study_date or "", patient_id=x.patient_id or "",
                     patient_name=x.patient_name or "", notes="; ".join(x.notes),
+                    study_uid=x.study_uid or "",
                 )
         for p in ready:
             p.inputs = None

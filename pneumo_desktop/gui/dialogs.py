@@ -36,6 +36,7 @@ LICENCES = (
     ("TensorFlow, Keras", "Apache-2.0"),
     ("pydicom, pylibjpeg, pylibjpeg-openjpeg, pyjpegls", "MIT"),
     ("python-gdcm", "BSD"),
+    ("pynetdicom, highdicom", "MIT"),
     ("NumPy", "BSD"),
     ("Pillow", "MIT-CMU"),
 )

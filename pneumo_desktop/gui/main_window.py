@@ -65,6 +65,7 @@ from ..core.scan import ScanProgress
 from ..core.store import ResultsStore, ScanRecord
 from ..report import default_report_dir
 from .dialogs import DISCLAIMER, AboutDialog, ExportDialog, PreferencesDialog, threshold_spin
+from .dicom_net import DicomNetwork
 from .logs import diagnostics_text, log_dir
 from .review import ReviewController
 from .service import ModelInfo, ModelService, ReportRequest
@@ -86,7 +87,7 @@ from .watchview import arrivals_join_view
 log = logging.getLogger(__name__)
 
 UI_REFRESH_MS = 150  # new rows and progress reach the screen at most this often
-FILE_FILTER = "X-ray images (*.png *.jpg *.jpeg *.dcm *.dicom *.dic *.tif *.tiff *.bmp);;All files (*)"
+FILE_FILTER = "X-ray images (*.png *.jpg *.jpeg *.dcm *.dicom *.dic DICOMDIR dicomdir *.tif *.tiff *.bmp);;All files (*)"
 _STYLE = """
 QLabel#summary { font-size: 14px; font-weight: 600; padding: 2px 0; }
 QLabel#emptyTitle { font-size: 20px; font-weight: 600; }
@@ -262,6 +263,7 @@ class MainWindow(QMainWindow):
         self.proxy.setSourceModel(self.results_model)
 
         self._build_actions()
+        self.dicom = DicomNetwork(self)  # receiving films / sending results: off unless switched on
         self._build_ui()
         self._build_menus()
         self._connect_service()
@@ -551,6 +553,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
         file_menu.addAction(self.watch_action)
+        file_menu.addAction(self.dicom.settings_action)
+        file_menu.addAction(self.dicom.send_action)
         file_menu.addSeparator()
         file_menu.addAction(self.export_csv_action)
         file_menu.addAction(self.export_pdf_action)
@@ -965,14 +969,15 @@ class MainWindow(QMainWindow):
     def stop_watch(self) -> None:
         if self._watching is None:
             return
-        self._watching = None
+        folder, self._watching = self._watching, None
         self.service.unwatch()
         self.watch_action.setChecked(False)
         self.watch_label.setVisible(False)
         # Stopping the watch is how the user stops its files: queued ones go, and a cancel of the
-        # running scan no longer puts them back.
-        self._queue = [p for p in self._queue if p not in self._watched_pending]
-        self._watched_pending.clear()
+        # running scan no longer puts them back. (Films from the DICOM receiver stay.)
+        dropped = {p for p in self._watched_pending if Path(p).is_relative_to(folder)}
+        self._queue = [p for p in self._queue if p not in dropped]
+        self._watched_pending -= dropped
 
     def _on_watch_found(self, paths: list[str]) -> None:
         if self._closed or self._watching is None:
@@ -980,6 +985,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"{len(paths)} new {'file' if len(paths) == 1 else 'files'} in the watched folder", 5000
         )
+        self.scan_arrivals(paths)
+
+    def scan_arrivals(self, paths: list[str]) -> None:
+        """Films that arrived (watched folder, DICOM receiver): they join the scan in view and,
+        reported only once, stay queued through a cancel."""
         self._watched_pending.update(str(p) for p in paths)
         self.open_paths(paths, append=True)  # a fresh view instead when the table shows History
 
@@ -1271,6 +1281,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._queue = []
+        self.dicom.shutdown()  # no more arrivals; a send in progress finishes
         self.service.shutdown()
         self.viewer.shutdown()
         self.io_pool.waitForDone()  # a CSV export being written finishes, and before the store closes

@@ -26,8 +26,8 @@ from ..core.results import ERROR, LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, REJEC
 from ..core.review import Review, review_key, reviewable
 from ..core.wording import DISAGREE, format_percent
 
-NAME, PROBABILITY, LABEL, REASON, TIME, REVIEW = range(6)
-HEADERS = ("File name", "Pneumonia\nprobability", "Label", "Reason / message", "Time", "Review")
+NAME, PROBABILITY, LABEL, REASON, TIME, STUDY, REVIEW = range(7)
+HEADERS = ("File name", "Pneumonia\nprobability", "Label", "Reason / message", "Time", "Patient / study", "Review")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -106,6 +106,16 @@ def format_probability(p: float | None) -> str:
     return format_percent(p)
 
 
+def study_text(r: ScanResult) -> str:
+    """Patient ID and study date (DICOM films; empty for PNG/JPEG), for grouping a CD's films."""
+    return " · ".join(v for v in (r.patient_id, _study_date(r.study_date)) if v)
+
+
+def _study_date(value: str) -> str:
+    v = value.strip()
+    return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) == 8 and v.isdigit() else v
+
+
 class ResultsTableModel(QAbstractTableModel):
     """One row per scanned file."""
 
@@ -176,7 +186,7 @@ class ResultsTableModel(QAbstractTableModel):
             return
         self._rows = [r.relabel(threshold) for r in self._rows]  # unchanged rows come back as they are
         self._recount()
-        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, REVIEW))
+        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(HEADERS) - 1))
 
     def _recount(self) -> None:
         self._counts = dict.fromkeys(LABELS, 0)
@@ -220,6 +230,8 @@ class ResultsTableModel(QAbstractTableModel):
                 return r.message + (" (from an earlier scan)" if r.cached and not r.message else "")
             if col == TIME:
                 return f"{r.seconds:.2f} s"
+            if col == STUDY:
+                return study_text(r)
             if col == REVIEW:
                 return review_cell(r, self._reviews.get(review_key(r)))
             return None
@@ -234,6 +246,8 @@ class ResultsTableModel(QAbstractTableModel):
                 return r.message.lower()
             if col == TIME:
                 return float(r.seconds)
+            if col == STUDY:  # sorting by this column groups films by patient, then study
+                return "\x1f".join((r.patient_id, r.study_date, r.study_uid, r.name.lower()))
             if col == REVIEW:
                 return review_cell(r, self._reviews.get(review_key(r)))
             return None

@@ -17,17 +17,23 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def arrivals_join_view(arrivals: Iterable[str], view_roots: Iterable[str], watched: str | None) -> bool:
-    """True when the files from the watched folder may join the scan in view.
+    """True when films that arrived (a watched folder, the DICOM receiver) may join the scan in view.
 
-    The view belongs to the watched folder when everything it covers lies inside that folder (it
-    is a scan of the folder, or of earlier arrivals), or when each arrival lies inside a folder the
-    view covers. Nothing in view: False (a fresh view). No arrivals (the user's own files): True.
+    Each arrival comes from a source folder: the watched folder when it lies inside it, else its
+    own folder (the receiver's). The view belongs to that source when everything it covers lies
+    inside it (a scan of the folder, or of earlier arrivals), or when the arrival lies inside a
+    folder the view covers. Nothing in view: False (a fresh view). No arrivals (the user's own
+    files, opened while a scan runs): True.
     """
     arrivals, roots = list(arrivals), list(view_roots)
     if not arrivals:
         return True
     if not roots:
         return False
-    if watched and all(_inside(r, watched) for r in roots):
-        return True
-    return all(any(_inside(a, r) for r in roots if os.path.isdir(r)) for a in arrivals)
+    for a in arrivals:
+        source = watched if watched and _inside(a, watched) else os.path.dirname(os.path.abspath(a))
+        if not (
+            all(_inside(r, source) for r in roots) or any(_inside(a, r) for r in roots if os.path.isdir(r))
+        ):
+            return False
+    return True

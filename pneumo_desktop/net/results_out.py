@@ -1,0 +1,555 @@
+"""Results back to the PACS: a DICOM SR (and optionally a heatmap Secondary Capture) per judged film.
+
+For each DICOM film that the model judged (status ok, or rejected with a reason), a Comprehensive SR
+is made in the film's own study (highdicom ``ComprehensiveSR``): the label, the calibrated
+probability of pneumonia, the threshold in force, the model's name and version, the reason when
+the film was not judged, a reference to the film, and the disclaimer. Optionally, for films judged
+ok, a Secondary Capture (highdicom ``SCImage``) shows the film with the heatmap overlaid and
+"Decision support only" burned into the pixels. Both can be saved to a folder and sent by C-STORE
+to a configured node (``AET@HOST:PORT``). Patient and study identity come from the film's own
+header, read again at export time (a file changed since its scan is not exported).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..core.results import ERROR, OK, REJECTED, ScanResult
+
+log = logging.getLogger(__name__)
+
+MANUFACTURER = "Pneumo Desktop"
+DISCLAIMER = (
+    "Decision support only, not a diagnostic device. The result is a screening aid for a clinician, "
+    "who decides; it was not verified by a person."
+)
+SERIES_DESCRIPTION_SR = "Pneumo Desktop result (decision support only)"
+SERIES_DESCRIPTION_SC = "Pneumo Desktop heatmap (decision support only)"
+#: Private coding scheme for the concepts no standard terminology has.
+SCHEME = "99PNEUMO"
+#: Series numbers high enough not to clash with the modality's own series.
+SR_SERIES_NUMBER, SC_SERIES_NUMBER = 9901, 9902
+COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+#: (pixels in [0, 1], heatmap in [0, 1]) for a result, or None when unavailable.
+HeatmapSource = Callable[[ScanResult], "tuple[np.ndarray, np.ndarray] | None"]
+
+
+@dataclass(frozen=True)
+class DicomNode:
+    """A DICOM application entity to send to: its AE title, host and port."""
+
+    ae_title: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> DicomNode:
+        """``AET@HOST:PORT`` (e.g. ``PACS@192.168.1.20:104``); ValueError when malformed."""
+        from .scp import valid_ae_title
+
+        aet, at, rest = text.partition("@")
+        host, colon, port = rest.rpartition(":")
+        if not at or not colon or not host or not valid_ae_title(aet):
+            raise ValueError(f"{text!r} is not AET@HOST:PORT")
+        try:
+            number = int(port)
+        except ValueError:
+            raise ValueError(f"{text!r}: the port must be a number") from None
+        if not 1 <= number <= 65535:
+            raise ValueError(f"{text!r}: the port must be between 1 and 65535")
+        return cls(aet, host.strip("[]"), number)
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    sop_instance_uid: str
+    sop_class_uid: str
+    status: int | None  # the peer's DICOM status; None when not sent (no association)
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0x0000
+
+
+@dataclass
+class ExportReport:
+    """What an export did: files written, statuses from the node, films skipped (and why)."""
+
+    written: list[Path] = field(default_factory=list)
+    sent: list[SendOutcome] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+    made: int = 0
+
+    @property
+    def failed_sends(self) -> list[SendOutcome]:
+        return [s for s in self.sent if not s.ok]
+
+
+# ------------------------------------------------------------------------------------------------
+# Which films
+
+
+def exportable(result: ScanResult) -> str:
+    """Why ``result`` cannot get a DICOM result (an empty string when it can)."""
+    if result.status == ERROR:
+        return "unreadable: nothing was judged"
+    if result.status not in (OK, REJECTED):
+        return f"status {result.status}"
+    if result.format != "DICOM":
+        return "not a DICOM file: a PACS could not place the result in a study"
+    return ""
+
+
+def read_source(result: ScanResult) -> Any:
+    """The film's header (no pixels), as scanned. ValueError when it is gone, changed or not usable."""
+    from pydicom import dcmread
+
+    try:
+        if result.file_changed():
+            raise ValueError("the file changed since it was scanned")
+        ds = dcmread(result.path, stop_before_pixels=True)
+    except OSError as exc:
+        raise ValueError(f"the file cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a header pydicom cannot parse
+        raise ValueError(f"the DICOM header cannot be read ({type(exc).__name__})") from exc
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
+        if not str(ds.get(keyword, "")).strip():
+            raise ValueError(f"the film has no {keyword}")
+    # Type 2 elements (present, possibly empty) that the result objects copy from the film.
+    for keyword in _TYPE2_COPIED:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    return ds
+
+
+_TYPE2_COPIED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+# ------------------------------------------------------------------------------------------------
+# Building
+
+
+def _split_model(model_version: str) -> tuple[str, str]:
+    name, _, version = model_version.rpartition(" ")
+    return (name, version) if name else (model_version or "unknown", "")
+
+
+def _code(value: str, scheme: str, meaning: str):  # noqa: ANN202
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
+
+
+@contextlib.contextmanager
+def _quiet_warnings(what: str) -> Iterator[None]:
+    """highdicom's and pydicom's warnings quote element values (patient names): only their kinds
+    reach the log."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    if caught:
+        log.debug(
+            "%d warning(s) (%s) while making %s",
+            len(caught),
+            ", ".join(sorted({w.category.__name__ for w in caught})),
+            what,
+        )
+
+
+def build_sr(result: ScanResult, source: Any, series_uid: str | None = None) -> Any:
+    """A Comprehensive SR in the film's study with the result, the model and the disclaimer."""
+    with _quiet_warnings("an SR"):
+        return _build_sr(result, source, series_uid)
+
+
+def _build_sr(result: ScanResult, source: Any, series_uid: str | None) -> Any:
+    from highdicom import UID
+    from highdicom.sr import (
+        CodeContentItem,
+        ComprehensiveSR,
+        ContainerContentItem,
+        ImageContentItem,
+        NumContentItem,
+        TextContentItem,
+    )
+
+    contains = "CONTAINS"
+    unit = _code("1", "UCUM", "no units")
+    model_name, model_version = _split_model(result.model_version)
+    items: list[Any] = [
+        ImageContentItem(
+            name=_code("121112", "DCM", "Source of Measurement"),
+            referenced_sop_class_uid=source.SOPClassUID,
+            referenced_sop_instance_uid=source.SOPInstanceUID,
+            relationship_type=contains,
+        )
+    ]
+    finding = _code("121071", "DCM", "Finding")
+    if result.status == OK and result.label == "Pneumonia":
+        items.append(
+            CodeContentItem(finding, _code("233604007", "SCT", "Pneumonia"), relationship_type=contains)
+        )
+    elif result.status == OK and result.label == "Normal":
+        items.append(CodeContentItem(finding, _code("17621005", "SCT", "Normal"), relationship_type=contains))
+    else:
+        items.append(TextContentItem(finding, result.label, relationship_type=contains))
+    if result.probability is not None:
+        items.append(
+            NumContentItem(
+                _code("P-PNEUMONIA", SCHEME, "Probability of pneumonia"),
+                round(float(result.probability), 4),
+                unit,
+                relationship_type=contains,
+            )
+        )
+    if result.threshold is not None:
+        items.append(
+            NumContentItem(
+                _code("THRESHOLD", SCHEME, "Decision threshold"),
+                round(float(result.threshold), 4),
+                unit,
+                relationship_type=contains,
+            )
+        )
+    items.append(
+        TextContentItem(_code("111001", "DCM", "Algorithm Name"), model_name, relationship_type=contains)
+    )
+    if model_version:
+        items.append(
+            TextContentItem(
+                _code("111003", "DCM", "Algorithm Version"), model_version, relationship_type=contains
+            )
+        )
+    if result.status == REJECTED:
+        reason = result.message + (f" ({result.reason_code})" if result.reason_code else "")
+        items.append(
+            TextContentItem(
+                _code("NOT-JUDGED", SCHEME, "Reason not judged"), reason, relationship_type=contains
+            )
+        )
+    items.append(TextContentItem(_code("121106", "DCM", "Comment"), DISCLAIMER, relationship_type=contains))
+    root = ContainerContentItem(name=_code("18748-4", "LN", "Diagnostic imaging report"))
+    root.ContentSequence = items
+    sr = ComprehensiveSR(
+        evidence=[source],
+        content=root,
+        series_instance_uid=series_uid or UID(),
+        series_number=SR_SERIES_NUMBER,
+        sop_instance_uid=UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=True,
+        is_final=False,  # PRELIMINARY: nobody verified it
+        is_verified=False,
+        series_description=SERIES_DESCRIPTION_SR,
+        software_versions=__version__,
+    )
+    return sr
+
+
+def overlay_rgb(pixels: np.ndarray, heatmap: np.ndarray | None, label: str) -> np.ndarray:
+    """The film (gray, [0, 1]) with the heatmap blended in and the disclaimer burned in; uint8 RGB."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    gray = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    if heatmap is not None:
+        heat = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)
+        colour = np.stack([np.clip(1.5 - abs(4 * heat - k), 0, 1) for k in (3, 2, 1)], axis=-1)  # a jet ramp
+        alpha = (0.45 * heat)[..., None]
+        rgb = rgb * (1 - alpha) + colour * alpha
+    img = Image.fromarray((rgb * 255 + 0.5).astype(np.uint8), mode="RGB")
+    draw = ImageDraw.Draw(img)
+    h = img.height
+    size = max(12, h // 40)
+    font = ImageFont.load_default(size=size)
+    lines = ["DECISION SUPPORT ONLY - not a diagnosis", f"Pneumo Desktop: {label}"]
+    band = int(size * 1.4 * len(lines) + size)
+    draw.rectangle([0, h - band, img.width, h], fill=(0, 0, 0))
+    for i, line in enumerate(lines):
+        draw.text(
+            (size // 2, h - band + size // 2 + int(i * size * 1.4)), line, fill=(255, 255, 0), font=font
+        )
+    return np.asarray(img)
+
+
+def build_sc(
+    result: ScanResult,
+    source: Any,
+    pixels: np.ndarray,
+    heatmap: np.ndarray | None,
+    series_uid: str | None = None,
+) -> Any:
+    """A Secondary Capture in the film's study: the heatmap overlay with the disclaimer burned in."""
+    with _quiet_warnings("a Secondary Capture"):
+        return _build_sc(result, source, pixels, heatmap, series_uid)
+
+
+def _build_sc(
+    result: ScanResult, source: Any, pixels: np.ndarray, heatmap: np.ndarray | None, series_uid: str | None
+) -> Any:
+    from highdicom import UID
+    from highdicom.sc import SCImage
+    from pydicom.dataset import Dataset
+
+    prob = f" ({result.probability * 100:.1f} %)" if result.probability is not None else ""
+    rgb = overlay_rgb(pixels, heatmap, f"{result.label}{prob}, threshold {result.threshold or 0:.2f}")
+    sc = SCImage.from_ref_dataset(
+        ref_dataset=source,
+        pixel_array=rgb,
+        photometric_interpretation="RGB",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        patient_orientation=("L", "F"),  # replaced below by the film's own (or left empty, type 2)
+        series_instance_uid=series_uid or UID(),
+        series_number=SC_SERIES_NUMBER,
+        sop_instance_uid=UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        series_description=SERIES_DESCRIPTION_SC,
+        software_versions=__version__,
+    )
+    sc.PatientOrientation = source.get("PatientOrientation", "") or ""
+    sc.BurnedInAnnotation = "YES"
+    sc.ImageType = ["DERIVED", "SECONDARY"]
+    sc.DerivationDescription = "Film with the model's heatmap overlaid; decision support only"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = source.SOPClassUID
+    ref.ReferencedSOPInstanceUID = source.SOPInstanceUID
+    sc.SourceImageSequence = [ref]
+    return sc
+
+
+# ------------------------------------------------------------------------------------------------
+# Saving and sending
+
+
+def save(ds: Any, folder: Path) -> Path:
+    """Write ``ds`` to ``folder/<SOPInstanceUID>.dcm`` atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{ds.SOPInstanceUID}.dcm"
+    part = folder / f".{ds.SOPInstanceUID}.part"
+    try:
+        ds.save_as(part, enforce_file_format=True)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    return target
+
+
+def send(
+    datasets: Sequence[Any], node: DicomNode, calling_aet: str = "PNEUMO", timeout: float = 30.0
+) -> list[SendOutcome]:
+    """C-STORE ``datasets`` to ``node`` over one association. Never raises for network trouble:
+    every dataset gets an outcome (status None and a message when nothing could be sent)."""
+    from pynetdicom import AE
+
+    if not datasets:
+        return []
+    ae = AE(ae_title=calling_aet)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    for sop_class, syntax in sorted(
+        {(str(d.SOPClassUID), str(d.file_meta.TransferSyntaxUID)) for d in datasets}
+    ):
+        ae.add_requested_context(sop_class, syntax)
+
+    def none(message: str) -> list[SendOutcome]:
+        return [SendOutcome(str(d.SOPInstanceUID), str(d.SOPClassUID), None, message) for d in datasets]
+
+    try:
+        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+    except Exception as exc:  # noqa: BLE001 - DNS failures and the like
+        log.warning("cannot reach %s: %s", node, type(exc).__name__)
+        return none(f"cannot reach {node}")
+    if not assoc.is_established:
+        why = "rejected the association" if assoc.is_rejected else "could not be reached"
+        log.warning("sending results: %s %s", node, why)
+        return none(f"{node} {why}")
+    out: list[SendOutcome] = []
+    try:
+        for ds in datasets:
+            try:
+                rsp = assoc.send_c_store(ds)
+                status = int(rsp.Status) if rsp is not None and "Status" in rsp else None
+                msg = "" if status == 0 else ("no answer" if status is None else f"status 0x{status:04X}")
+            except Exception as exc:  # noqa: BLE001 - no accepted context, or the association dropped
+                status, msg = None, f"not sent ({type(exc).__name__})"
+            out.append(SendOutcome(str(ds.SOPInstanceUID), str(ds.SOPClassUID), status, msg))
+            if not assoc.is_established:
+                break
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    sent = {o.sop_instance_uid for o in out}
+    out.extend(o for o in none("the association ended early") if o.sop_instance_uid not in sent)
+    log.info("sent %d of %d result object(s) to %s", sum(o.ok for o in out), len(out), node)
+    return out
+
+
+def export_results(
+    results: Iterable[ScanResult],
+    *,
+    out_dir: Path | None = None,
+    node: DicomNode | None = None,
+    calling_aet: str = "PNEUMO",
+    heatmaps: HeatmapSource | None = None,
+) -> ExportReport:
+    """Make the SR (and, with ``heatmaps``, the SC for films judged ok) of each judged DICOM film;
+    save them to ``out_dir`` and/or send them to ``node``. Nothing raises for one bad film."""
+    report = ExportReport()
+    made: list[Any] = []
+    series: dict[tuple[str, str], str] = {}  # (study, kind) -> series UID: one result series per study
+
+    def series_for(study: str, kind: str) -> str:
+        from highdicom import UID
+
+        return series.setdefault((study, kind), str(UID()))
+
+    for r in results:
+        reason = exportable(r)
+        if not reason:
+            try:
+                source = read_source(r)
+            except ValueError as exc:
+                reason = str(exc)
+        if reason:
+            report.skipped.append((r.name, reason))
+            continue
+        study = str(source.StudyInstanceUID)
+        try:
+            made.append(build_sr(r, source, series_for(study, "sr")))
+            if heatmaps is not None and r.status == OK:
+                pair = heatmaps(r)
+                if pair is not None:
+                    made.append(build_sc(r, source, pair[0], pair[1], series_for(study, "sc")))
+        except Exception as exc:  # noqa: BLE001 - a header highdicom will not take: skip that film
+            log.warning(
+                "no DICOM result for %s (%s)", r.name, type(exc).__name__, exc_info=log.isEnabledFor(10)
+            )
+            report.skipped.append((r.name, f"the DICOM result could not be made ({type(exc).__name__})"))
+    report.made = len(made)
+    if out_dir is not None:
+        for ds in made:
+            report.written.append(save(ds, Path(out_dir)))
+    if node is not None:
+        report.sent = send(made, node, calling_aet)
+    if report.skipped:
+        log.info("%d film(s) got no DICOM result", len(report.skipped))
+    return report
+
+
+def heatmap_source(predictor: Any) -> HeatmapSource:
+    """Heatmaps computed with ``predictor`` (call from the thread that owns it): the film is read
+    again and Grad-CAM run on it; None for a film that cannot be read now."""
+
+    def source(result: ScanResult) -> tuple[np.ndarray, np.ndarray] | None:
+        from ..core.errors import XRayLoadError
+        from ..core.explain import gradcam
+        from ..core.images import load_xray
+
+        try:
+            xray = load_xray(result.path)
+            return xray.pixels, gradcam(predictor, xray)
+        except XRayLoadError as exc:
+            log.warning("no heatmap image for %s: %s", result.name, exc)
+        except Exception as exc:  # noqa: BLE001 - the SR is still made
+            log.warning("no heatmap image for %s (%s)", result.name, type(exc).__name__)
+        return None
+
+    return source
+
+
+def describe(report: ExportReport, out_dir: Path | None, node: DicomNode | None) -> list[str]:
+    """Lines for a terminal: what was written and sent, what failed, what was skipped (by file name)."""
+    lines = [f"DICOM results: {report.made} object(s) made"]
+    if out_dir is not None:
+        lines.append(f"  {len(report.written)} written to {out_dir}")
+    if node is not None:
+        ok = sum(s.ok for s in report.sent)
+        lines.append(f"  {ok} of {len(report.sent)} sent to {node}")
+        lines.extend(
+            f"  not stored by {node}: {s.sop_instance_uid} ({s.message})" for s in report.failed_sends
+        )
+    if report.skipped:
+        lines.append(f"  {len(report.skipped)} film(s) without a DICOM result:")
+        lines.extend(f"    {name}: {reason}" for name, reason in report.skipped[:20])
+        if len(report.skipped) > 20:
+            lines.append(f"    ... and {len(report.skipped) - 20} more")
+    return lines
+
+
+def add_cli_options(parser: Any) -> None:
+    """``--dicom-out``, ``--send-to``, ``--dicom-sc``, ``--calling-aet`` for pneumo-scan and its receiver."""
+    parser.add_argument(
+        "--dicom-out",
+        type=Path,
+        metavar="DIR",
+        help="save a DICOM SR (and with --dicom-sc a heatmap image) per judged DICOM film here",
+    )
+    parser.add_argument(
+        "--send-to",
+        type=_node_arg,
+        metavar="AET@HOST:PORT",
+        help="send those DICOM results to a PACS or viewer by C-STORE",
+    )
+    parser.add_argument(
+        "--dicom-sc",
+        action="store_true",
+        help="also make a Secondary Capture: the film with its heatmap, 'decision support only' burned in",
+    )
+    parser.add_argument("--calling-aet", default="PNEUMO", help="our AE title when sending (default PNEUMO)")
+
+
+def _node_arg(text: str) -> DicomNode:
+    import argparse
+
+    try:
+        return DicomNode.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def export_for_cli(args: Any, results: Sequence[ScanResult], predictor: Any) -> int:
+    """Run the DICOM export the options ask for; print what happened. 0, or 4 when a send failed."""
+    import sys
+
+    if not (args.dicom_out or args.send_to):
+        return 0
+    report = export_results(
+        results,
+        out_dir=args.dicom_out,
+        node=args.send_to,
+        calling_aet=args.calling_aet,
+        heatmaps=heatmap_source(predictor) if args.dicom_sc else None,
+    )
+    for line in describe(report, args.dicom_out, args.send_to):
+        sys.stderr.write(line + "\n")
+    return 4 if report.failed_sends else 0
