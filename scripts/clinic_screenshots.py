@@ -1,7 +1,7 @@
 """Screenshots for docs/: the real window (run it under Xvfb with Qt's xcb platform), the viewer with
 a DICOM study, the table with reviews, and the PDF report's pages (rendered with pdftoppm).
 
-    xvfb-run -a -s "-screen 0 1400x900x24" env QT_QPA_PLATFORM=xcb python scripts/clinic_screenshots.py
+    xvfb-run -a -s "-screen 0 1760x1000x24" env QT_QPA_PLATFORM=xcb python scripts/clinic_screenshots.py
 
 Films come from ../shared (PNEUMO_SHARED); user data and settings go to a temporary folder.
 """
@@ -63,7 +63,7 @@ def main() -> int:
         loop.exec()
 
     window = MainWindow(batch_size=8)
-    window.resize(1360, 860)
+    window.resize(1680, 940)
     window.show()
     wait_for_signal(window.model_ready, 300_000)
     window.settings.reviewer = "Dr A. Mensah"
@@ -102,7 +102,7 @@ def main() -> int:
         shrink(DOCS / name)
         log.info("saved docs/%s (%d x %d)", name, pix.width(), pix.height())
 
-    save(window, "clinic-window.png", 1100)
+    save(window, "clinic-window.png", 1200)
     save(window.viewer, "clinic-viewer.png", 560)
     save(window.results_stack, "clinic-table.png", 700)
 
