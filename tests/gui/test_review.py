@@ -48,16 +48,26 @@ def test_agree_disagree_note_with_shortcuts_and_filters(qtbot, window, images, t
     trail = review_history(window.store, review_key(first))
     assert len(trail) == 3 and trail[2].decision == "disagree" and trail[2].call == "Normal"
 
+    # The Disagree button's menu (D opens it) records the clinician's own call.
+    window.select_row(1)
+    second = window.viewer.current
+    calls = {a.data(): a for a in reviews.panel.disagree_menu.actions()}
+    assert set(calls) == {"Pneumonia", "Normal", "Cannot tell"}
+    reviews.panel.note_edit.clear()
+    calls["Cannot tell"].trigger()
+    assert model.review_of(second).call == "Cannot tell"
+    assert window.reviews.disagree_action.shortcut().toString() == "D"
+
     # The unreadable file cannot be reviewed.
     unreadable_row = next(r for r in range(4) if model.result(r).path == str(bad))
     assert model.data(model.index(unreadable_row, REVIEW)) == ""
 
     # Filters.
     reviews.set_filter(ResultsFilterProxy.UNREVIEWED)
-    assert window.proxy.rowCount() == 2  # two judged films left; not the unreadable file
+    assert window.proxy.rowCount() == 1  # one judged film left; not the unreadable file
     reviews.set_filter(ResultsFilterProxy.DISAGREEMENTS)
-    assert window.proxy.rowCount() == 1
-    assert window.proxy.data(window.proxy.index(0, 0)) == first.name
+    assert window.proxy.rowCount() == 2
+    assert {window.proxy.data(window.proxy.index(i, 0)) for i in range(2)} == {first.name, second.name}
     reviews.set_filter("Needs review")
     assert window.proxy.rowCount() == sum(r.label == "Needs review" for r in model.results)
     reviews.set_filter(None)
