@@ -27,7 +27,15 @@ from ..core.review import Review, review_key, reviewable
 from ..core.wording import DISAGREE, format_percent
 
 NAME, PROBABILITY, LABEL, REASON, TIME, STUDY, REVIEW = range(7)
-HEADERS = ("File name", "Pneumonia\nprobability", "Label", "Reason / message", "Time", "Patient / study", "Review")
+HEADERS = (
+    "File name",
+    "Pneumonia\nprobability",
+    "Label",
+    "Reason / message",
+    "Time",
+    "Patient / study",
+    "Review",
+)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -222,8 +230,8 @@ class ResultsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if col == NAME:
                 return r.name
-            if col == PROBABILITY:
-                return format_probability(r.probability)
+            if col == PROBABILITY:  # a refused film's number is no judgement of it: not shown here
+                return "not judged" if r.status == REJECTED else format_probability(r.probability)
             if col == LABEL:
                 return r.label
             if col == REASON:
@@ -259,7 +267,10 @@ class ResultsTableModel(QAbstractTableModel):
             if col == NAME:
                 return r.path
             if col == PROBABILITY and r.status == REJECTED:
-                return "Shown for information only: the image did not pass the quality check."
+                return (
+                    "Not judged: the image did not pass the quality check, so the model's number "
+                    f"({format_probability(r.probability)}) says nothing about this film."
+                )
             if col == REASON and r.message:
                 return f"<p>{html.escape(r.message)}</p>"  # rich text: Qt wraps long reasons
             if col == REVIEW and (review := self._reviews.get(review_key(r))) is not None:

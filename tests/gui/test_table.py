@@ -158,3 +158,12 @@ def test_long_reasons_and_reviews_are_readable_in_tooltips(qtbot) -> None:  # no
     )
     assert model.data(model.index(1, REVIEW)) == "Disagreed: Normal · note"
     assert "see CT" in model.data(model.index(1, REVIEW), Qt.ItemDataRole.ToolTipRole)
+
+
+def test_a_refused_film_shows_no_probability() -> None:
+    from pneumo_desktop.gui.table import PROBABILITY, ResultsTableModel
+
+    model = ResultsTableModel()
+    model.append([ScanResult("/x/hand.png", REJECTED, 0.997, "Needs review", "Not a chest image.")])
+    assert model.data(model.index(0, PROBABILITY)) == "not judged"
+    assert "99.7 %" in model.data(model.index(0, PROBABILITY), Qt.ItemDataRole.ToolTipRole)
