@@ -151,7 +151,9 @@ def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult]
 def _one_line(r: ScanResult) -> str:
     prob = f"{r.probability:.3f}" if r.probability is not None else "  -  "
     extra = f"  ({r.message})" if r.message else ""
-    return f"{prob}  {r.label:<12}  {r.path}{extra}"
+    from .core.export import display_text
+
+    return display_text(f"{prob}  {r.label:<12}  {r.path}{extra}")  # a file name may not be text
 
 
 def _export(args: argparse.Namespace, results: list[ScanResult]) -> None:

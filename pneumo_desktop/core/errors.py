@@ -20,3 +20,11 @@ class XRayLoadError(PneumoError):
 
 class ModelError(PneumoError):
     """The bundled model or its card is missing, corrupt or does not match."""
+
+
+class StoreError(PneumoError):
+    """The results store cannot be used (disk full, locked by another program, not writable)."""
+
+
+class ExportError(PneumoError):
+    """A CSV or JSON export cannot be written (missing folder, disk full, no permission)."""

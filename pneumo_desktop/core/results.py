@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
@@ -97,29 +95,18 @@ CSV_COLUMNS = [
 PATIENT_COLUMNS = ["patient_id", "patient_name"]
 
 
-def _fmt(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return value
-
-
 def write_csv(results: Iterable[ScanResult], path: str | Path, include_patient: bool = False) -> int:
-    """Write UTF-8 CSV (with BOM, so Excel detects the encoding) and return the number of rows."""
+    """Write UTF-8 CSV (with BOM, so Excel detects the encoding) and return the number of rows.
+    Atomic, owner-only, formula-safe, any file name (see :mod:`.export`)."""
+    from .export import write_csv_rows
+
     columns = CSV_COLUMNS + (PATIENT_COLUMNS if include_patient else [])
-    n = 0
-    with open(path, "w", newline="", encoding="utf-8-sig", buffering=1 << 20) as fh:  # few GIL-taking writes
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for r in results:
-            d = r.to_dict()
-            writer.writerow([_fmt(d[c]) for c in columns])
-            n += 1
-    return n
+    return write_csv_rows((r.to_dict() for r in results), columns, path)
 
 
 def write_json(results: Iterable[ScanResult], path: str | Path, include_patient: bool = False) -> int:
+    from .export import write_json_rows
+
     rows = []
     for r in results:
         d = r.to_dict()
@@ -127,8 +114,7 @@ def write_json(results: Iterable[ScanResult], path: str | Path, include_patient:
             for c in PATIENT_COLUMNS:
                 d.pop(c, None)
         rows.append(d)
-    Path(path).write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
-    return len(rows)
+    return write_json_rows(rows, path)
 
 
 def summarise(results: Iterable[ScanResult]) -> dict[str, int]:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .export import display_text
 from .paths import user_data_dir
 from .results import ScanResult
 
@@ -113,13 +114,14 @@ class ResultsStore:
                     "SELECT COALESCE(MAX(seq), -1) + 1 FROM scan_items WHERE scan_id=?", (scan_id,)
                 ).fetchone()[0]
             for r in results:
-                data = json.dumps(r.to_dict(), ensure_ascii=False)
+                # ASCII escapes: a file name that is not UTF-8 (lone surrogates) round-trips exactly.
+                data = json.dumps(r.to_dict())
                 if r.cacheable:
                     self._db.execute(
                         "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (r.content_hash, model_key, data, now)
                     )
                 if scan_id is not None:
-                    self._db.execute("INSERT INTO scan_items VALUES (?, ?, ?, ?)", (scan_id, seq, r.path, data))
+                    self._db.execute("INSERT INTO scan_items VALUES (?, ?, ?, ?)", (scan_id, seq, display_text(r.path), data))
                     seq += 1
 
     def end_scan(self, scan_id: int, state: str = "finished") -> None:
