@@ -43,6 +43,8 @@ def neutralise(value: Any) -> Any:
     """A CSV cell that no spreadsheet reads as a formula. Only text is changed."""
     if isinstance(value, str):
         value = display_text(value)
+        if value.startswith(FORMULA_START):
+            return "'" + value
     return value
 
 

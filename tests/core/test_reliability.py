@@ -94,3 +94,104 @@ def test_the_store_keeps_the_exact_name(tmp_path):
     assert back.path == name  # the viewer can still open the file
     assert store.lookup("h", "k") is not None
     store.close()
+
+
+# -- 2. spreadsheet formula injection -------------------------------------------------------------
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+TEXT_COLUMNS = ("path", "message", "modality", "view_position", "study_date", "patient_id", "patient_name")
+
+
+def _assert_safe(cell: str, original: str) -> None:
+    from pneumo_desktop.core.export import display_text
+
+    shown = display_text(original)
+    if shown.startswith(FORMULA):
+        assert cell == "'" + shown
+    else:
+        assert cell == shown
+    assert not cell.startswith(FORMULA)
+
+
+hyp = pytest.importorskip("hypothesis")
+st = hyp.strategies
+formula_text = st.one_of(
+    st.text(st.characters(codec=None), max_size=30),  # any code point, lone surrogates included
+    st.tuples(st.sampled_from(FORMULA), st.text(max_size=30)).map("".join),
+)
+
+
+@hyp.settings(max_examples=200, deadline=None)
+@hyp.given(values=st.fixed_dictionaries({c: formula_text for c in TEXT_COLUMNS}))
+def test_no_csv_cell_is_a_formula(values, tmp_path_factory):
+    from pneumo_desktop.core.results import REJECTED, ScanResult, write_csv
+
+    out = tmp_path_factory.mktemp("csv") / "r.csv"
+    r = ScanResult(status=REJECTED, probability=0.25, label="Needs review", ood_score=1.5, width=3, **values)
+    write_csv([r], out, include_patient=True)
+    (row,) = read_csv(out)
+    for c in TEXT_COLUMNS:
+        _assert_safe(row[c], values[c])
+    assert row["probability"] == "0.2500" and row["width"] == "3"  # numbers are never quoted
+
+
+@pytest.mark.real_data
+@hyp.settings(max_examples=25, deadline=None)
+@hyp.given(
+    tags=st.fixed_dictionaries(
+        {
+            "ViewPosition": st.tuples(st.sampled_from(FORMULA[:4]), st.text("AP=+-@()\"' ", max_size=12)).map(
+                "".join
+            ),
+            "PatientID": st.tuples(
+                st.sampled_from(FORMULA[:4]), st.text('HYPERLINK("x")=+', max_size=20)
+            ).map("".join),
+        }
+    )
+)
+def test_dicom_values_do_not_reach_the_csv_as_formulas(tags, dicom_dir, tmp_path_factory):
+    """Tag values as a DICOM file carries them, read by the app's loader and exported."""
+    import pydicom
+
+    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.results import OK, ScanResult, write_csv
+
+    folder = tmp_path_factory.mktemp("dcm")
+    ds = pydicom.dcmread(dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm")
+    for k, v in tags.items():
+        setattr(ds, k, v)
+    ds.PatientName = "@cmd|' /C calc'!A0"
+    ds.save_as(folder / "f.dcm")
+    x = load_xray(folder / "f.dcm")
+    r = ScanResult(
+        path=str(folder / "=1+2.dcm"),
+        status=OK,
+        probability=0.5,
+        label="Pneumonia",
+        message="",
+        view_position=x.view_position or "",
+        patient_id=x.patient_id or "",
+        patient_name=x.patient_name or "",
+    )
+    write_csv([r], folder / "r.csv", include_patient=True)
+    (row,) = read_csv(folder / "r.csv")
+    for c in ("view_position", "patient_id", "patient_name"):
+        _assert_safe(row[c], getattr(r, c))
+    assert row["patient_name"].startswith("'@")
+
+
+def test_formula_file_names_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from pneumo_desktop.cli import main
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for i, name in enumerate(["=1+2.png", "@cmd.png", "+x.png", "-y.png"]):
+        Image.fromarray((np.random.default_rng(i).random((64, 64)) * 255).astype(np.uint8)).save(d / name)
+    out = tmp_path / "o.csv"
+    monkeypatch.chdir(d)  # names as given on the command line: "=1+2.png"
+    names = sorted(os.listdir(d))
+    assert main([*names, "--csv", str(out), "--model-dir", str(tiny_model_dir), "-q"]) == 0
+    rows = read_csv(out)
+    assert sorted(r["path"] for r in rows) == sorted("'" + n for n in names)
