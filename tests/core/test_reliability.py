@@ -192,6 +192,6 @@ def test_formula_file_names_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
     out = tmp_path / "o.csv"
     monkeypatch.chdir(d)  # names as given on the command line: "=1+2.png"
     names = sorted(os.listdir(d))
-    assert main([*names, "--csv", str(out), "--model-dir", str(tiny_model_dir), "-q"]) == 0
+    assert main(["--csv", str(out), "--model-dir", str(tiny_model_dir), "-q", "--", *names]) == 0
     rows = read_csv(out)
     assert sorted(r["path"] for r in rows) == sorted("'" + n for n in names)
