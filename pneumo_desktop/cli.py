@@ -1,7 +1,10 @@
 """``pneumo-scan``: the command-line batch scanner, on the core alone (no Qt).
 
-Exit codes: 0 when the scan ran (even if some files were unreadable; they get rows), 2 for usage
-errors, 3 when the model is missing or corrupt, 130 when interrupted.
+Exit codes (``core.errors.EXIT_*``, a table in the README): 0 when the scan ran (even if some files
+were unreadable; they get rows), 1 for an unexpected failure, 2 for usage errors (an export folder
+that does not exist included, checked before the scan), 3 when the model is missing, damaged or
+tampered with, 4 when the results store cannot be used, 5 when an export cannot be written,
+130 after Ctrl+C and 143 after SIGTERM (the batch in progress finishes and the exports are written).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .core.errors import ModelError
+from .core import errors
+from .core.errors import ExportError, ModelError, StoreError
 from .core.results import ScanResult, summarise, write_csv, write_json
 
 log = logging.getLogger("pneumo_desktop.cli")
@@ -92,6 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         print("pneumo-scan: --watch needs a folder to watch", file=sys.stderr)
         return 2
 
+    from .core.export import check_export_target
+
+    try:  # before the model loads and the scan runs, not after
+        for target, what in ((args.csv, "CSV file"), (args.json, "JSON file")):
+            if target is not None:
+                check_export_target(target, what)
+    except ExportError as exc:
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        return errors.EXIT_USAGE
+
     from .core.model import Predictor
     from .core.scan import FolderWatcher, Scanner
     from .core.store import ResultsStore
@@ -101,41 +115,61 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         return 3
-    store = ResultsStore(args.store) if args.store else ResultsStore()
+    try:
+        store = ResultsStore(args.store) if args.store else ResultsStore()
+    except StoreError as exc:
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        return errors.EXIT_STORE
     scanner = Scanner(
         predictor, store=store, threshold=args.threshold, batch_size=args.batch_size,
         use_cache=not args.no_cache,
     )
     results: list[ScanResult] = []
     bar = ProgressBar(not args.quiet)
-    cancel = threading.Event()
+    from .core.stopping import StopRequest, exit_code_for
+
+    cancel = StopRequest()  # SIGINT/SIGTERM: finish the batch in progress, export, exit
     t0 = time.perf_counter()
     # Before the first scan, so that files arriving while it runs are picked up afterwards.
     watcher = FolderWatcher([p for p in args.paths if Path(p).is_dir()]) if args.watch else None
+    code = errors.EXIT_OK
     try:
-        for batch, progress in scanner.scan(args.paths, cancel):
-            results.extend(batch)
-            bar.update(progress.done, progress.total, progress.eta)
-        bar.close()
-        if watcher is not None:
-            _watch(args, watcher, scanner, results, cancel)
+        with cancel.on_signals():
+            for batch, progress in scanner.scan(args.paths, cancel):
+                results.extend(batch)
+                bar.update(progress.done, progress.total, progress.eta)
+            bar.close()
+            if watcher is not None and not cancel.is_set():
+                _watch(args, watcher, scanner, results, cancel)
+        if cancel.signum is not None:
+            code = exit_code_for(cancel.signum)
+            if scanner.scan_id is not None:
+                store.end_scan(scanner.scan_id, "interrupted")
     except KeyboardInterrupt:
         bar.close()
-        print("pneumo-scan: interrupted; results so far are saved.", file=sys.stderr)
-        _export(args, results)
-        return 130
+        code = errors.EXIT_SIGINT
+    except StoreError as exc:
+        bar.close()
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        code = errors.EXIT_STORE
     finally:
         store.close()
-    _export(args, results)
+    if code in (errors.EXIT_SIGINT, errors.EXIT_SIGTERM) or cancel.signum is not None:
+        print("pneumo-scan: interrupted; results so far are saved.", file=sys.stderr)
+    try:
+        _export(args, results)
+    except ExportError as exc:
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        return code or errors.EXIT_EXPORT
     _print_summary(results, scanner.threshold, predictor, time.perf_counter() - t0)
-    return 0
+    return code
 
 
 def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:  # noqa: ANN001
     folders = ", ".join(str(f) for f in watcher.folders)
     print(f"Watching {folders} for new files (Ctrl+C to stop)...", file=sys.stderr)
     start = time.monotonic()
-    while args.watch_seconds is None or time.monotonic() - start < args.watch_seconds:
+    while (args.watch_seconds is None or time.monotonic() - start < args.watch_seconds) and not cancel.is_set():
         new = watcher.poll()
         if new:
             # Arrivals join the scan that watches the folder: one History entry, not one per poll.
@@ -144,8 +178,11 @@ def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult]
                 for r in batch:
                     print(_one_line(r), flush=True)
             if args.csv or args.json:
-                _export(args, results)
-        time.sleep(args.watch_interval)
+                try:
+                    _export(args, results)
+                except ExportError as exc:  # tried again after the next arrivals and at the end
+                    print(f"pneumo-scan: {exc}", file=sys.stderr)
+        cancel.wait(args.watch_interval)
 
 
 def _one_line(r: ScanResult) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import quality
 from .card import sha256_file
-from .errors import XRayLoadError
+from .errors import StoreError, XRayLoadError
 from .images import XRay, iter_image_files, load_xray, walk_files
 from .preprocess import preprocess
 from .results import ERROR, OK, REJECTED, ScanResult, label_for
@@ -134,10 +134,16 @@ class Scanner:
                         break
                 batch = self._finish(ready)
                 ready = []
+                store_failure: StoreError | None = None
                 if self.store is not None:
-                    self.store.add(self.scan_id, batch, self.model_key)
+                    try:
+                        self.store.add(self.scan_id, batch, self.model_key)
+                    except StoreError as exc:  # disk full, locked: the batch still reaches the exports
+                        store_failure = exc
                 done += len(batch)
                 yield batch, ScanProgress(done, total, time.perf_counter() - t0)
+                if store_failure is not None:
+                    raise store_failure
                 if cancel is not None and cancel.is_set():
                     state = "cancelled"
                     break
@@ -151,7 +157,12 @@ class Scanner:
             # Queued files are dropped; a file being decoded finishes in the background.
             pool.shutdown(wait=state == "finished", cancel_futures=True)
             if self.store is not None and self.scan_id is not None:
-                self.store.end_scan(self.scan_id, state)
+                try:
+                    self.store.end_scan(self.scan_id, state)
+                except StoreError:
+                    if state == "finished":
+                        raise
+                    log.warning("could not record the end of scan %s (%s)", self.scan_id, state)
         log.info("scan %s: %d of %d files in %.1f s", state, done, total, time.perf_counter() - t0)
 
     def scan_all(self, paths: Iterable[str | os.PathLike[str]]) -> list[ScanResult]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from pathlib import Path
 from .export import display_text
 from .paths import user_data_dir
 from .results import ScanResult
+from .storage import guarded, open_store, owner_tag
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +68,15 @@ class ResultsStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = str(path) if path is not None else str(user_data_dir() / "results.sqlite3")
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        self._db.commit()
+        # Owner-only, a damaged file moved aside, orphaned scans marked interrupted (core.storage).
+        self._db = open_store(self.path, SCHEMA)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     # -- cache --------------------------------------------------------------------------------
+    @guarded
     def lookup(self, content_hash: str, model_key: str) -> ScanResult | None:
         if not content_hash:
             return None
@@ -89,21 +87,26 @@ class ResultsStore:
         return ScanResult.from_dict(json.loads(row[0])) if row else None
 
     # -- scans --------------------------------------------------------------------------------
+    @guarded
     def begin_scan(self, roots: Iterable[str], model_key: str) -> int:
         with self._lock, self._db:
             cur = self._db.execute(
-                "INSERT INTO scans (started, roots, model_sha) VALUES (?, ?, ?)",
-                (time.time(), json.dumps(list(roots)), model_key),
+                "INSERT INTO scans (started, roots, model_sha, owner) VALUES (?, ?, ?, ?)",
+                (time.time(), json.dumps(list(roots)), model_key, owner_tag()),
             )
             return int(cur.lastrowid)
 
+    @guarded
     def resume_scan(self, scan_id: int) -> bool:
         """Mark a recorded scan as running again, to append to it (a watched folder's arrivals).
         False when there is no such scan."""
         with self._lock, self._db:
-            cur = self._db.execute("UPDATE scans SET state='running', finished=NULL WHERE id=?", (scan_id,))
+            cur = self._db.execute(
+                "UPDATE scans SET state='running', finished=NULL, owner=? WHERE id=?", (owner_tag(), scan_id)
+            )
             return cur.rowcount == 1
 
+    @guarded
     def add(self, scan_id: int | None, results: Iterable[ScanResult], model_key: str) -> None:
         """Persist a batch of results atomically (cache entries + the scan's rows)."""
         now = time.time()
@@ -124,10 +127,12 @@ class ResultsStore:
                     self._db.execute("INSERT INTO scan_items VALUES (?, ?, ?, ?)", (scan_id, seq, display_text(r.path), data))
                     seq += 1
 
+    @guarded
     def end_scan(self, scan_id: int, state: str = "finished") -> None:
         with self._lock, self._db:
             self._db.execute("UPDATE scans SET finished=?, state=? WHERE id=?", (time.time(), state, scan_id))
 
+    @guarded
     def scans(self, limit: int = 50) -> list[ScanRecord]:
         with self._lock:
             rows = self._db.execute(
@@ -138,6 +143,7 @@ class ResultsStore:
             ).fetchall()
         return [ScanRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
 
+    @guarded
     def scan_results(self, scan_id: int) -> list[ScanResult]:
         with self._lock:
             rows = self._db.execute(

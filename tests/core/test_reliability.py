@@ -195,3 +195,313 @@ def test_formula_file_names_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
     assert main(["--csv", str(out), "--model-dir", str(tiny_model_dir), "-q", "--", *names]) == 0
     rows = read_csv(out)
     assert sorted(r["path"] for r in rows) == sorted("'" + n for n in names)
+
+
+# -- 4. signals -------------------------------------------------------------------------------------
+def _store_rows(store: Path) -> tuple[list[tuple], int]:
+    import sqlite3
+
+    if not store.exists():
+        return [], 0
+    db = sqlite3.connect(store, timeout=5)
+    try:
+        scans = db.execute("SELECT id, state FROM scans ORDER BY id").fetchall()
+        items = db.execute("SELECT COUNT(*) FROM scan_items").fetchone()[0]
+    except sqlite3.Error:
+        return [], 0
+    finally:
+        db.close()
+    return scans, items
+
+
+def _many_films(shared_dir: Path, folder: Path, n: int) -> Path:
+    src = shared_dir / "data" / "chest_xray_224sq" / "val" / "PNEUMONIA"
+    if not src.is_dir():
+        pytest.skip(f"{src} missing")
+    folder.mkdir()
+    for f in sorted(src.iterdir())[:n]:
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+def _start_and_signal(args: list[str], tmp_path: Path, store: Path, signum: int, times: int = 1):
+    import signal  # noqa: F401
+    import time
+
+    proc = subprocess.Popen(
+        [*scan_cmd(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=scan_env(tmp_path),
+    )
+    deadline = time.monotonic() + 240
+    while _store_rows(store)[1] == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the first batch is stored: the scan is under way
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    for _ in range(times):
+        proc.send_signal(signum)
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_finishes_the_batch_writes_the_exports_and_marks_the_scan(
+    signame, code, tiny_model_dir, shared_dir, tmp_path
+):
+    import signal
+
+    films = _many_films(shared_dir, tmp_path / "films", 400)
+    store, out, out_json = tmp_path / "s.sqlite3", tmp_path / "o.csv", tmp_path / "o.json"
+    args = [
+        str(films),
+        "--csv",
+        str(out),
+        "--json",
+        str(out_json),
+        "--store",
+        str(store),
+        "--batch-size",
+        "4",
+    ]
+    rc, stdout, stderr = _start_and_signal(
+        [*args, "--model-dir", str(tiny_model_dir)], tmp_path, store, getattr(signal, signame)
+    )
+    assert rc == code, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr and "Scanned" in stdout  # the summary too
+    scans, items = _store_rows(store)
+    assert [s[1] for s in scans] == ["interrupted"]
+    rows = read_csv(out)
+    assert 0 < len(rows) == items < 400  # every stored row reached the CSV, the scan stopped early
+    assert len(__import__("json").loads(out_json.read_text(encoding="utf-8"))) == items
+
+
+def test_scans_left_running_by_a_dead_process_are_marked_interrupted(tmp_path):
+    import sqlite3
+
+    from pneumo_desktop.core.store import ResultsStore
+
+    path = tmp_path / "s.sqlite3"
+    store = ResultsStore(path)
+    mine = store.begin_scan(["a"], "k")
+    store.close()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    db = sqlite3.connect(path)
+    with db:
+        host = __import__("socket").gethostname()
+        db.execute("UPDATE scans SET owner=? WHERE id=?", (f"{host}:{int(dead.stdout)}", mine))
+        # A scan of a live process (this one) and one from another computer are left alone.
+        db.execute(
+            "INSERT INTO scans (started, roots, model_sha, owner) VALUES (0, '[]', 'k', ?)",
+            (f"{host}:{os.getppid()}",),
+        )
+        db.execute(
+            "INSERT INTO scans (started, roots, model_sha, owner) VALUES (0, '[]', 'k', 'elsewhere:1')"
+        )
+    db.close()
+    store = ResultsStore(path)
+    states = {r.id: r.state for r in store.scans()}
+    store.close()
+    assert states[mine] == "interrupted"
+    assert sorted(states.values()) == ["interrupted", "running", "running"]
+
+
+# -- 3. one error model: full disks, a damaged or locked store, a missing export folder ------------
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real file system of 256 KiB (tmpfs; needs root on Linux), unmounted afterwards."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {made.stderr!r}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _assert_one_line(stderr: str, *words: str) -> None:
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("pneumo-scan:")]
+    assert lines, stderr[-2000:]
+    assert any(all(w in line for w in words) for line in lines), lines
+
+
+@pytest.mark.real_data
+def test_a_full_disk_under_the_store_stops_cleanly_and_the_csv_has_the_rows(
+    tiny_model_dir, shared_dir, tmp_path, tiny_disk
+):
+    films = _many_films(shared_dir, tmp_path / "films", 400)
+    out, store = tmp_path / "o.csv", tiny_disk / "s.sqlite3"
+    proc = run_scan(
+        [
+            str(films),
+            "--csv",
+            str(out),
+            "--store",
+            str(store),
+            "--no-cache",
+            "--model-dir",
+            str(tiny_model_dir),
+            "-q",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    _assert_one_line(proc.stderr, "full", "--store")
+    _, stored = _store_rows(store)
+    rows = read_csv(out)
+    assert stored < len(rows) < 400  # every computed row (the failed batch included) reached the CSV
+
+
+def test_a_full_disk_under_the_store_mocked(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """The same without root: SQLite's own error, raised by the store on the third batch."""
+    import sqlite3
+
+    import numpy as np
+    from PIL import Image
+
+    from pneumo_desktop.cli import main
+    from pneumo_desktop.core import store as store_module
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(12):
+        Image.fromarray((np.random.default_rng(i).random((40, 40)) * 255).astype(np.uint8)).save(
+            d / f"{i:02}.png"
+        )
+    real_insert, calls = store_module.ResultsStore.add.__wrapped__, []
+
+    def add(self, scan_id, results, model_key):
+        calls.append(1)
+        if len(calls) >= 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_insert(self, scan_id, results, model_key)
+
+    monkeypatch.setattr(store_module.ResultsStore, "add", store_module.guarded(add))
+    out, js = tmp_path / "o.csv", tmp_path / "o.json"
+    args = [
+        str(d),
+        "--csv",
+        str(out),
+        "--json",
+        str(js),
+        "--batch-size",
+        "2",
+        "--store",
+        str(tmp_path / "s.db"),
+    ]
+    code = main([*args, "--model-dir", str(tiny_model_dir), "-q"])
+    assert code == 4
+    err = capsys.readouterr().err
+    _assert_one_line(err, "full")
+    assert len(read_csv(out)) == 6  # three batches of two: the one that failed to store included
+    states = [s for s in _store_rows(tmp_path / "s.db")[0]]
+    assert [s[1] for s in states] == ["interrupted"]
+
+
+def test_a_damaged_store_is_moved_aside_and_a_new_one_started(tiny_model_dir, tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "x.png").write_bytes(b"not an image")
+    store = tmp_path / "s.sqlite3"
+    garbage = b"this is not an SQLite file " * 200
+    store.write_bytes(garbage)
+    proc = run_scan([str(d), "--store", str(store), "--model-dir", str(tiny_model_dir), "-q"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "moved aside" in proc.stderr
+    (aside,) = tmp_path.glob("s.sqlite3.damaged-*")
+    assert aside.read_bytes() == garbage  # never deleted
+    assert _store_rows(store)[1] == 1
+
+
+def test_a_store_locked_too_long_is_a_message_not_a_traceback(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    from pneumo_desktop.cli import main
+    from pneumo_desktop.core import storage
+    from pneumo_desktop.core.store import ResultsStore
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "x.png").write_bytes(b"not an image")
+    path = tmp_path / "s.sqlite3"
+    ResultsStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
+    monkeypatch.setattr(storage, "LOCK_TIMEOUT", 0.5)  # instead of 30 s
+    try:
+        code = main([str(d), "--store", str(path), "--model-dir", str(tiny_model_dir), "-q"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 4
+    _assert_one_line(capsys.readouterr().err, "locked", "--store")
+
+
+def test_a_missing_export_folder_is_a_usage_error_before_the_scan(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "x.png").write_bytes(b"not an image")
+    store = tmp_path / "s.sqlite3"
+    for flag in ("--csv", "--json"):
+        proc = run_scan(
+            [
+                str(d),
+                flag,
+                str(tmp_path / "nowhere" / "o.x"),
+                "--store",
+                str(store),
+                "--model-dir",
+                "/nonexistent",
+            ],
+            tmp_path,
+        )
+        assert proc.returncode == 2, proc.stderr  # before the model loads (its folder does not exist either)
+        _assert_one_line(proc.stderr, "does not exist", "nowhere")
+    assert not store.exists()
+
+
+def test_enospc_while_exporting_keeps_the_old_file_and_says_so(tiny_disk, tmp_path):
+    from pneumo_desktop.core.errors import ExportError
+    from pneumo_desktop.core.results import OK, ScanResult, write_csv, write_json
+
+    target = tiny_disk / "o.json"
+    write_json([], target)
+    before = target.read_bytes()
+    rows = [
+        ScanResult(path=f"/x/{i:06}.png", status=OK, probability=0.5, label="Pneumonia", message="m" * 200)
+        for i in range(2000)
+    ]
+    for writer, name in ((write_json, "o.json"), (write_csv, "o.csv")):
+        with pytest.raises(ExportError, match="disk is full"):
+            writer(rows, tiny_disk / name)
+    assert target.read_bytes() == before  # atomic: the previous export is intact
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["o.json"]  # no temporary file left
+
+
+def test_enospc_while_exporting_from_the_cli(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from pneumo_desktop.cli import main
+    from pneumo_desktop.core import export
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "x.png").write_bytes(b"not an image")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export.os, "fsync", full)
+    code = main([str(d), "--csv", str(tmp_path / "o.csv"), "--model-dir", str(tiny_model_dir), "-q"])
+    assert code == 5
+    _assert_one_line(capsys.readouterr().err, "disk is full", "o.csv")
+    assert list(tmp_path.glob("*.csv")) == [] and list(tmp_path.glob(".o.csv*")) == []
