@@ -42,7 +42,12 @@ PIPELINE_VERSION = 2
 def cache_key(card) -> str:  # noqa: ANN001 - core.card.ModelCard
     """What a cached row depends on besides the file's bytes: the weights, the whole card
     (temperature, OOD reference, preprocessing...) and the pipeline version."""
-    blob = json.dumps({"sha256": card.sha256, "card": card.raw, "pipeline": PIPELINE_VERSION}, sort_keys=True)
+    from .integrity import runtime_digests  # every file of the model folder: the OOD reference too
+
+    files = runtime_digests(card.folder, card.raw) if isinstance(getattr(card, "raw", None), dict) else {}
+    blob = json.dumps(
+        {"sha256": card.sha256, "card": card.raw, "pipeline": PIPELINE_VERSION, "files": files}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

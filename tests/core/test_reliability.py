@@ -505,3 +505,120 @@ def test_enospc_while_exporting_from_the_cli(tiny_model_dir, tmp_path, monkeypat
     assert code == 5
     _assert_one_line(capsys.readouterr().err, "disk is full", "o.csv")
     assert list(tmp_path.glob("*.csv")) == [] and list(tmp_path.glob(".o.csv*")) == []
+
+
+# -- 5. integrity of the whole model folder -------------------------------------------------------------
+@pytest.fixture
+def model_with_ood(tiny_model_dir, tmp_path):
+    """A copy of the tiny model with a real OOD reference and a manifest, as the export step writes."""
+    import json
+
+    import numpy as np
+
+    from pneumo_desktop.core.integrity import write_manifest
+    from pneumo_desktop.core.quality import OODReference
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    feats = np.random.default_rng(0).normal(size=(50, 4))
+    OODReference.fit(feats, "gap").save(folder / "ood_reference.npz")
+    card = json.loads((folder / "model_card.json").read_text())
+    card["ood"] = {"file": "ood_reference.npz", "layer": "gap", "threshold": 50.0}
+    (folder / "model_card.json").write_text(json.dumps(card, indent=2))
+    write_manifest(folder)
+    return folder
+
+
+def _edit_card(folder: Path, **changes) -> None:
+    import json
+
+    card = json.loads((folder / "model_card.json").read_text())
+    card.update(changes)
+    (folder / "model_card.json").write_text(json.dumps(card, indent=2))
+
+
+def test_an_intact_model_folder_loads(model_with_ood):
+    from pneumo_desktop.core.model import Predictor
+
+    assert Predictor(model_with_ood, device="cpu").ood is not None
+
+
+def test_a_zeroed_ood_reference_is_refused_with_exit_3(model_with_ood, tmp_path):
+    from pneumo_desktop.core.errors import ModelError
+    from pneumo_desktop.core.model import Predictor
+
+    npz = model_with_ood / "ood_reference.npz"
+    npz.write_bytes(b"\0" * npz.stat().st_size)
+    with pytest.raises(ModelError, match="ood_reference.npz"):
+        Predictor(model_with_ood, device="cpu")
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "x.png").write_bytes(b"not an image")
+    proc = run_scan([str(d), "--model-dir", str(model_with_ood), "-q"], tmp_path)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    _assert_one_line(proc.stderr, "ood_reference.npz", "reinstall")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"threshold": 0.01},
+        {"temperature": 9.0},
+        {"ood": {"file": "ood_reference.npz", "layer": "gap", "threshold": 1e9}},
+    ],
+)
+def test_an_edited_card_is_refused(model_with_ood, changes):
+    from pneumo_desktop.core.errors import ModelError
+    from pneumo_desktop.core.model import Predictor
+
+    _edit_card(model_with_ood, **changes)
+    with pytest.raises(ModelError, match="changed after its manifest"):
+        Predictor(model_with_ood, device="cpu")
+
+
+def test_a_new_file_the_card_names_must_be_in_the_manifest(model_with_ood):
+    from pneumo_desktop.core.errors import ModelError
+    from pneumo_desktop.core.integrity import write_manifest
+    from pneumo_desktop.core.model import Predictor
+
+    (model_with_ood / "orientation.keras").write_bytes(b"weights of another network")
+    _edit_card(model_with_ood, orientation={"model_file": "orientation.keras"})
+    with pytest.raises(ModelError):
+        Predictor(model_with_ood, device="cpu")
+    manifest = write_manifest(model_with_ood)  # what the lead runs after merging
+    assert set(manifest["files"]) == {"tiny.keras", "ood_reference.npz", "orientation.keras"}
+    Predictor(model_with_ood, device="cpu")
+    (model_with_ood / "orientation.keras").write_bytes(b"other weights")
+    with pytest.raises(ModelError, match="orientation.keras"):
+        Predictor(model_with_ood, device="cpu")
+
+
+def test_the_cache_key_covers_the_ood_reference(model_with_ood):
+    import numpy as np
+
+    from pneumo_desktop.core.card import ModelCard
+    from pneumo_desktop.core.integrity import write_manifest
+    from pneumo_desktop.core.quality import OODReference
+    from pneumo_desktop.core.scan import cache_key
+
+    before = cache_key(ModelCard.load(model_with_ood))
+    OODReference.fit(np.random.default_rng(1).normal(size=(50, 4)), "gap").save(
+        model_with_ood / "ood_reference.npz"
+    )
+    write_manifest(model_with_ood)
+    assert cache_key(ModelCard.load(model_with_ood)) != before
+
+
+def test_the_bundled_model_folder_matches_its_manifest():
+    """Fails when the model or its card changed without ``python -m pneumo_desktop.core.integrity --write``."""
+    import json
+
+    from pneumo_desktop.core.integrity import verify_manifest
+    from pneumo_desktop.core.paths import default_model_dir
+
+    folder = default_model_dir()
+    if not (folder / "model_card.json").exists():
+        pytest.skip("no bundled model")
+    raw = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
+    assert verify_manifest(folder, raw) is True
+    assert {raw["model_file"], raw["ood"]["file"]} <= set(raw["manifest"]["files"])
