@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor, store=store, threshold=args.threshold, batch_size=args.batch_size,
         use_cache=not args.no_cache,
     )
+    scanner.outputs = [str(p) for p in (args.csv, args.json) if p is not None]
     results: list[ScanResult] = []
     bar = ProgressBar(not args.quiet)
     from .core.stopping import StopRequest, exit_code_for
@@ -168,9 +169,12 @@ def main(argv: list[str] | None = None) -> int:
 def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:  # noqa: ANN001
     folders = ", ".join(str(f) for f in watcher.folders)
     print(f"Watching {folders} for new files (Ctrl+C to stop)...", file=sys.stderr)
+    from .core.outputs import own_outputs
+
+    own = own_outputs(scanner)
     start = time.monotonic()
     while (args.watch_seconds is None or time.monotonic() - start < args.watch_seconds) and not cancel.is_set():
-        new = watcher.poll()
+        new = [p for p in watcher.poll() if p not in own]  # never its own CSV/JSON or store
         if new:
             # Arrivals join the scan that watches the folder: one History entry, not one per poll.
             for batch, _ in scanner.scan(new, cancel, append_to=scanner.scan_id):

@@ -27,7 +27,8 @@ import numpy as np
 from . import quality
 from .card import sha256_file
 from .errors import StoreError, XRayLoadError
-from .images import XRay, iter_image_files, load_xray, walk_files
+from .images import XRay, detect_format, iter_image_files, load_xray, walk_files
+from .outputs import own_outputs, select_files
 from .preprocess import preprocess
 from .results import ERROR, OK, REJECTED, ScanResult, label_for
 from .store import ResultsStore
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 #: Bump when loading, preprocessing or the quality rules change the row a file would get: cached
 #: rows from an older pipeline are then recomputed. 2: colour JPEGs reach the colour check.
 PIPELINE_VERSION = 2
+#: Files up to this size are hashed (and their row cached) even when they are no image.
+SMALL_FILE = 1 << 20
 
 
 def cache_key(card) -> str:  # noqa: ANN001 - core.card.ModelCard
@@ -97,6 +100,7 @@ class Scanner:
         self.use_cache = use_cache and store is not None
         self.model_key = cache_key(predictor.card)
         self.scan_id: int | None = None
+        self.outputs: list[str] = []  # files this scan writes (exports): never scanned themselves
 
     # ---------------------------------------------------------------------------------------
     def scan(
@@ -111,7 +115,8 @@ class Scanner:
         new one (files arriving in a watched folder belong to the scan that watches it).
         """
         roots = [str(p) for p in paths]
-        files = [str(p) for p in iter_image_files(roots)]
+        # Each file once, never the store or the exports this scan writes (core.outputs).
+        files = select_files(iter_image_files(roots), own_outputs(self))
         total = len(files)
         t0 = time.perf_counter()
         self.scan_id = None
@@ -184,7 +189,9 @@ class Scanner:
         before = _signature(path)
         try:
             if before is not None and stat.S_ISREG(before[0]):  # not a pipe: reading one could wait forever
-                prep.content_hash = sha256_file(path)
+                # The first bytes first: a large file that is no image (a 2 GB video) is not hashed.
+                if before[1] <= SMALL_FILE or detect_format(path) is not None:
+                    prep.content_hash = sha256_file(path)
         except OSError:
             pass  # load_xray below gives the human reason
         if self.use_cache and prep.content_hash:

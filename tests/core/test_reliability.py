@@ -622,3 +622,116 @@ def test_the_bundled_model_folder_matches_its_manifest():
     raw = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
     assert verify_manifest(folder, raw) is True
     assert {raw["model_file"], raw["ood"]["file"]} <= set(raw["manifest"]["files"])
+
+
+# -- 6. a scan never scans its own outputs ------------------------------------------------------------
+def _png(path: Path, seed: int) -> None:
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(seed).random((48, 48)) * 255).astype(np.uint8)).save(path)
+
+
+def test_a_watch_does_not_feed_on_its_own_csv_or_store(tiny_model_dir, tmp_path):
+    import threading
+    import time
+
+    from pneumo_desktop.cli import main
+
+    d = tmp_path / "d"
+    d.mkdir()
+    _png(d / "a.png", 0)
+    out, store = d / "results.csv", d / "results.sqlite3"
+
+    def arrive() -> None:
+        time.sleep(1.0)
+        _png(d / "b.png", 1)
+
+    threading.Thread(target=arrive, daemon=True).start()
+    args = [str(d), "--watch", "--watch-interval", "0.2", "--watch-seconds", "6", "--csv", str(out)]
+    assert (
+        main([*args, "--json", str(d / "r.json"), "--store", str(store), "--model-dir", str(tiny_model_dir)])
+        == 0
+    )
+    names = sorted(Path(r["path"]).name for r in read_csv(out))
+    assert names == ["a.png", "b.png"]
+
+
+# -- 8. the small things ----------------------------------------------------------------------------
+def test_a_file_reached_twice_and_a_hidden_file(tiny_model_dir, tmp_path):
+    from pneumo_desktop.cli import main
+
+    d = tmp_path / "d"
+    d.mkdir()
+    _png(d / "a.png", 0)
+    _png(d / ".hidden.png", 1)  # scanned like any other (docs/reliability.md)
+    out = tmp_path / "o.csv"
+    assert (
+        main(
+            [
+                str(d),
+                str(d / "a.png"),
+                str(tmp_path / "d" / "." / "a.png"),
+                "--csv",
+                str(out),
+                "--model-dir",
+                str(tiny_model_dir),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    rows = read_csv(out)
+    assert sorted(Path(r["path"]).name for r in rows) == [".hidden.png", "a.png"]
+    assert all(r["status"] != "error" for r in rows)  # decoded and judged (noise is rejected)
+
+
+def test_a_large_non_image_is_not_hashed(tiny_model_dir, tmp_path, monkeypatch):
+    from pneumo_desktop.core import scan as scan_module
+    from pneumo_desktop.core.model import Predictor
+
+    big = tmp_path / "video.mp4"
+    with open(big, "wb") as fh:
+        fh.write(b"\0\0\0\x18ftypmp42")
+        fh.truncate(2 * 1024**3)  # 2 GB, sparse: costs nothing to make
+    _png(tmp_path / "x.png", 0)
+    hashed: list[str] = []
+    real = scan_module.sha256_file
+    monkeypatch.setattr(scan_module, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    results = scan_module.Scanner(Predictor(tiny_model_dir, device="cpu")).scan_all([big, tmp_path / "x.png"])
+    assert hashed == ["x.png"]
+    assert [r.reason_code for r in results if r.name == "video.mp4"] == ["not_image"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_in_watch_prints_the_summary_and_no_backend_chatter(tiny_model_dir, tmp_path):
+    import signal
+    import time
+
+    d = tmp_path / "d"
+    d.mkdir()
+    _png(d / "a.png", 0)
+    proc = subprocess.Popen(
+        [
+            *scan_cmd(),
+            str(d),
+            "--watch",
+            "--model-dir",
+            str(tiny_model_dir),
+            "--store",
+            str(tmp_path / "s.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=scan_env(tmp_path),
+    )
+    deadline = time.monotonic() + 240
+    while _store_rows(tmp_path / "s.db")[1] == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Scanned 1 files" in out and "Traceback" not in err
+    assert "absl" not in err and "oneDNN" not in err and "I0000" not in err, err
