@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Screen chest X-rays (PNG, JPEG, DICOM...) for pneumonia, offline. "
         "Decision support only, not a diagnostic device.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (scanned recursively)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (scanned recursively)")
     p.add_argument("--csv", type=Path, help="write one row per file to this CSV file")
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     p.add_argument("--threshold", type=float, help="operating point on the calibrated probability "
@@ -42,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, help="model folder (default: the bundled model)")
     p.add_argument("--no-cache", action="store_true", help="ignore stored results; recompute everything")
     p.add_argument("--store", type=Path, help="results database (default: in the user's data folder)")
-    p.add_argument("--include-patient", action="store_true", help="export patient id and name too")
+    p.add_argument("--include-patient", action="store_true",
+                   help="export patient id and name too (and keep them in the results store)")
+    p.add_argument("--forget-patient-data", action="store_true",
+                   help="blank every patient name and ID kept in the results store, then exit")
+    p.add_argument("--retention-days", type=float, metavar="N",
+                   help="delete scan history older than N days from the results store")
     p.add_argument("--watch", action="store_true", help="keep scanning new files as they appear")
     p.add_argument("--watch-interval", type=float, default=2.0, help=argparse.SUPPRESS)
     p.add_argument("--watch-seconds", type=float, default=None, help=argparse.SUPPRESS)  # tests
@@ -85,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
 
         for handler in logging.getLogger().handlers:
             handler.addFilter(without_pydicom_logs)
+    if args.retention_days is not None and not args.retention_days >= 0:
+        print("pneumo-scan: --retention-days must be 0 or more", file=sys.stderr)
+        return errors.EXIT_USAGE
+    if args.forget_patient_data or (args.retention_days is not None and not args.paths):
+        return _maintain_store(args)
+    if not args.paths:
+        build_parser().error("the following arguments are required: PATH")  # exits 2, as argparse does
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"pneumo-scan: no such file or folder: {', '.join(missing)}", file=sys.stderr)
@@ -117,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     try:
         store = ResultsStore(args.store) if args.store else ResultsStore()
+        store.keep_patient_data = args.include_patient  # otherwise names and IDs are not kept
+        if args.retention_days is not None:
+            store.prune(args.retention_days)
     except StoreError as exc:
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         return errors.EXIT_STORE
@@ -187,6 +202,25 @@ def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult]
                 except ExportError as exc:  # tried again after the next arrivals and at the end
                     print(f"pneumo-scan: {exc}", file=sys.stderr)
         cancel.wait(args.watch_interval)
+
+
+def _maintain_store(args: argparse.Namespace) -> int:
+    """``--forget-patient-data`` and ``--retention-days`` on their own: no scan."""
+    from .core.store import ResultsStore
+
+    try:
+        store = ResultsStore(args.store) if args.store else ResultsStore()
+        try:
+            if args.retention_days is not None:
+                print(f"Deleted {store.prune(args.retention_days)} scans older than {args.retention_days:g} days.")
+            if args.forget_patient_data:
+                print(f"Patient names and IDs removed from {store.forget_patient_data()} stored rows.")
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        return errors.EXIT_STORE
+    return errors.EXIT_OK
 
 
 def _one_line(r: ScanResult) -> str:

@@ -30,6 +30,7 @@ from .errors import StoreError, XRayLoadError
 from .images import XRay, detect_format, iter_image_files, load_xray, walk_files
 from .outputs import own_outputs, select_files
 from .preprocess import preprocess
+from .privacy import patient_fields
 from .results import ERROR, OK, REJECTED, ScanResult, label_for
 from .store import ResultsStore
 
@@ -202,6 +203,9 @@ class Scanner:
                 cached = None
             if cached is not None:
                 prep.result = replace(cached, path=path, cached=True).relabel(self.threshold)
+                if self.store.keep_patient_data and cached.format == "DICOM" and not cached.patient_id:
+                    pid, name = patient_fields(path)  # not in the store unless opted in: from the header
+                    prep.result = replace(prep.result, patient_id=pid, patient_name=name)
                 return prep
         try:
             xray = load_xray(path)

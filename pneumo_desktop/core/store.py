@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .export import display_text
 from .paths import user_data_dir
+from .privacy import forget_patient_data, prune_history, without_patient
 from .results import ScanResult
 from .storage import guarded, open_store, owner_tag
 
@@ -64,6 +65,9 @@ class ScanRecord:
 
 class ResultsStore:
     """Thread-safe (one lock, one connection) SQLite store. ``path=":memory:"`` for tests."""
+
+    #: Patient names and IDs are stored only when the user opts in (core.privacy).
+    keep_patient_data = False
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = str(path) if path is not None else str(user_data_dir() / "results.sqlite3")
@@ -118,7 +122,8 @@ class ResultsStore:
                 ).fetchone()[0]
             for r in results:
                 # ASCII escapes: a file name that is not UTF-8 (lone surrogates) round-trips exactly.
-                data = json.dumps(r.to_dict())
+                d = r.to_dict() if self.keep_patient_data else without_patient(r.to_dict())
+                data = json.dumps(d)
                 if r.cacheable:
                     self._db.execute(
                         "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (r.content_hash, model_key, data, now)
@@ -150,3 +155,15 @@ class ResultsStore:
                 "SELECT data FROM scan_items WHERE scan_id=? ORDER BY seq", (scan_id,)
             ).fetchall()
         return [ScanResult.from_dict(json.loads(r[0])) for r in rows]
+
+    @guarded
+    def forget_patient_data(self) -> int:
+        """Blank every stored patient name and ID (core.privacy); return the rows changed."""
+        with self._lock:
+            return forget_patient_data(self._db)
+
+    @guarded
+    def prune(self, days: float) -> int:
+        """Delete History older than ``days`` (core.privacy); return the scans deleted."""
+        with self._lock:
+            return prune_history(self._db, days)

@@ -735,3 +735,106 @@ def test_ctrl_c_in_watch_prints_the_summary_and_no_backend_chatter(tiny_model_di
     assert proc.returncode == 130, err[-2000:]
     assert "Scanned 1 files" in out and "Traceback" not in err
     assert "absl" not in err and "oneDNN" not in err and "I0000" not in err, err
+
+
+# -- 7. privacy at rest -----------------------------------------------------------------------------
+def _dicom_with_patient(dicom_dir: Path, folder: Path) -> Path:
+    import pydicom
+
+    ds = pydicom.dcmread(dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm")
+    ds.PatientName = "Doe^Jane"
+    ds.PatientID = "PID-12345"
+    folder.mkdir(exist_ok=True)
+    ds.save_as(folder / "p.dcm")
+    return folder / "p.dcm"
+
+
+def _store_text(store: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in store.parent.glob(store.name + "*"))
+
+
+@pytest.mark.real_data
+def test_patient_data_is_not_stored_unless_asked_and_can_be_forgotten(tiny_model_dir, dicom_dir, tmp_path):
+    from pneumo_desktop.cli import main
+
+    d = tmp_path / "d"
+    _dicom_with_patient(dicom_dir, d)
+    store, out = tmp_path / "s.sqlite3", tmp_path / "o.csv"
+    base = ["--store", str(store), "--model-dir", str(tiny_model_dir), "-q"]
+    assert main([str(d), *base]) == 0
+    assert b"Doe^Jane" not in _store_text(store) and b"PID-12345" not in _store_text(store)
+    # Opted in: exported, and the cached row gets them back from the file's header.
+    assert main([str(d), "--csv", str(out), "--include-patient", *base]) == 0
+    (row,) = read_csv(out)
+    assert row["patient_name"] == "Doe^Jane" and row["patient_id"] == "PID-12345"
+    assert main([str(d), "--include-patient", "--no-cache", *base]) == 0
+    assert b"Doe^Jane" in _store_text(store)  # kept, as asked
+    assert main(["--forget-patient-data", "--store", str(store)]) == 0
+    assert b"Doe^Jane" not in _store_text(store) and b"PID-12345" not in _store_text(store)
+    from pneumo_desktop.core.store import ResultsStore
+
+    s = ResultsStore(store)
+    assert s.scans()[0].count == 1 and s.scan_results(s.scans()[0].id)[0].patient_name == ""
+    s.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_store_and_exports_are_owner_only(tiny_model_dir, tmp_path, monkeypatch):
+    import stat
+
+    from pneumo_desktop.cli import main
+
+    monkeypatch.setenv("PNEUMO_DATA_DIR", str(tmp_path / "fresh" / "data"))
+    old = os.umask(0o022)
+    try:
+        d = tmp_path / "d"
+        d.mkdir()
+        _png(d / "a.png", 0)
+        out, js = tmp_path / "o.csv", tmp_path / "o.json"
+        assert (
+            main([str(d), "--csv", str(out), "--json", str(js), "--model-dir", str(tiny_model_dir), "-q"])
+            == 0
+        )
+    finally:
+        os.umask(old)
+    data = tmp_path / "fresh" / "data"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    files = [*data.glob("results.sqlite3*"), out, js]
+    assert len(files) >= 3
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_retention_prunes_old_history(tmp_path):
+    import time
+
+    from pneumo_desktop.cli import main
+    from pneumo_desktop.core.results import OK, ScanResult
+    from pneumo_desktop.core.store import ResultsStore
+
+    path = tmp_path / "s.sqlite3"
+    s = ResultsStore(path)
+    for age_days in (40, 1):
+        sid = s.begin_scan(["x"], "k")
+        row = ScanResult(
+            path=f"/x/{age_days}.png",
+            status=OK,
+            probability=0.1,
+            label="Normal",
+            message="",
+            content_hash=f"h{age_days}",
+        )
+        s.add(sid, [row], "k")
+        s.end_scan(sid)
+        with s._db:
+            s._db.execute("UPDATE scans SET started=? WHERE id=?", (time.time() - age_days * 86400, sid))
+            s._db.execute(
+                "UPDATE results SET created=? WHERE content_hash=?",
+                (time.time() - age_days * 86400, f"h{age_days}"),
+            )
+    s.close()
+    assert main(["--retention-days", "30", "--store", str(path)]) == 0
+    s = ResultsStore(path)
+    assert len(s.scans()) == 1 and s.lookup("h40", "k") is None and s.lookup("h1", "k") is not None
+    s.close()
+    assert main(["--retention-days", "-1", "--store", str(path)]) == 2
