@@ -63,6 +63,7 @@ from ..core.paths import resources_dir
 from ..core.results import LABELS, PNEUMONIA, ScanResult, write_csv
 from ..core.scan import ScanProgress
 from ..core.store import ResultsStore, ScanRecord
+from . import privacy
 from .dialogs import DISCLAIMER, AboutDialog, ExportDialog, PreferencesDialog, threshold_spin
 from .logs import diagnostics_text, log_dir
 from .service import ModelInfo, ModelService, ReportRequest
@@ -257,6 +258,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_ui()
         self._build_menus()
+        privacy.install(self)  # File > Forget patient data…, history retention (issue 16)
         self._connect_service()
         self._restore_window()
         self.refresh_history()
