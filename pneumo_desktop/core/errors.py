@@ -31,7 +31,12 @@ class StoreError(PneumoError, sqlite3.Error):
 
 class ExportError(PneumoError, OSError):
     """A CSV or JSON export cannot be written (missing folder, disk full, no permission).
-    Also an ``OSError``, so code that catches those keeps working."""
+    Also an ``OSError``, so code that catches those keeps working: ``strerror`` is the short
+    reason (``No such file or directory``), ``str()`` the whole sentence."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.strerror = reason
 
 
 #: ``pneumo-scan`` exit codes (documented in the README).

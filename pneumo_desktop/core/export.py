@@ -101,14 +101,18 @@ def check_export_target(path: str | Path, what: str = "export file") -> None:
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
-        raise ExportError(f"The {what} {display_text(str(target))} is a folder; give a file name.")
+        raise ExportError(
+            f"The {what} {display_text(str(target))} is a folder; give a file name.", "Is a directory"
+        )
     if not folder.is_dir():
         raise ExportError(
-            f"The folder for the {what} does not exist: {display_text(str(folder))}. Create it or choose another."
+            f"The folder for the {what} does not exist: {display_text(str(folder))}. Create it or choose another.",
+            "No such file or directory",
         )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ExportError(
-            f"The folder {display_text(str(folder))} cannot be written to; choose another for the {what}."
+            f"The folder {display_text(str(folder))} cannot be written to; choose another for the {what}.",
+            "Permission denied",
         )
 
 
@@ -129,7 +133,7 @@ def atomic_write(
         os.replace(tmp, target)
         tmp = ""
     except OSError as exc:
-        raise ExportError(export_problem(exc, target, what)) from exc
+        raise ExportError(export_problem(exc, target, what), exc.strerror) from exc
     finally:
         if fd >= 0:
             os.close(fd)
