@@ -68,3 +68,19 @@ def test_forget_patient_data_action(qtbot, make_window, tmp_path, monkeypatch) -
     assert blocker.args == [2]  # the cached row and the History row
     blob = b"".join(p.read_bytes() for p in Path(tmp_path).glob("s.sqlite3*"))
     assert b"Doe^Jane" not in blob and b"PID-9" not in blob
+
+
+def test_closing_the_window_mid_scan_marks_the_scan_interrupted(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+    from pneumo_desktop.core.store import ResultsStore
+    from tests.gui.conftest import write_images
+
+    store_path = tmp_path / "s.sqlite3"
+    window = make_window(store=ResultsStore(store_path), batch_size=1)
+    images = write_images(tmp_path / "many", 400, size=64)
+    window.open_paths(images)
+    qtbot.waitUntil(lambda: window.results_model.rowCount() >= 2, timeout=60_000)
+    window.close()  # finishes the batch in progress, then the scan is recorded as interrupted
+    check = ResultsStore(store_path)
+    (record,) = check.scans()
+    check.close()
+    assert (record.state, 0 < record.count < 400) == ("interrupted", True), record
