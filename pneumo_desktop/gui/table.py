@@ -21,6 +21,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
+from ..core.export import display_text
 from ..core.results import ERROR, LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, REJECTED, UNREADABLE, ScanResult
 
 NAME, PROBABILITY, LABEL, REASON, TIME = range(5)
@@ -193,7 +194,7 @@ class ResultsTableModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == NAME:
-                return r.name
+                return display_text(r.name)  # a name that is not UTF-8: U+FFFD, not silently dropped
             if col == PROBABILITY:
                 return format_probability(r.probability)
             if col == LABEL:
@@ -221,7 +222,7 @@ class ResultsTableModel(QAbstractTableModel):
             return label_icon(r.label)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == NAME:
-                return r.path
+                return display_text(r.path)
             if col == PROBABILITY and r.status == REJECTED:
                 return "Shown for information only: the image did not pass the quality check."
             if col == REASON and r.message:

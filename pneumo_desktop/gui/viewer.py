@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import XRayLoadError
+from ..core.export import display_text
 from ..core.images import XRay, load_xray
 from ..core.results import ScanResult
 from .table import format_probability, label_icon
@@ -629,7 +630,7 @@ class ViewerPanel(QWidget):
                 "not the image shown. Scan it again."
             )
         f["Reason"].setText(reason)
-        f["File"].setText(r.path)
+        f["File"].setText(display_text(r.path))
         fmt = (x.format if x else r.format) or "–"
         if x is not None and x.bit_depth:
             fmt += f", {x.bit_depth}-bit"

@@ -1,0 +1,25 @@
+"""The window with a file name that is not UTF-8 (issue 16): a row with a visible U+FFFD."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from tests.gui.conftest import SCAN_TIMEOUT_MS, write_images
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="needs a file system that takes any bytes")
+def test_a_name_that_is_not_utf8_shows_a_replacement_character(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+    (good,) = write_images(tmp_path / "d", 1)
+    bad = os.fsdecode(os.fsencode(str(good.parent)) + b"/bad_\xff.png")
+    os.rename(good, bad)
+    window = make_window()
+    with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
+        window.open_paths([str(good.parent)])
+    assert window.proxy.rowCount() == 1
+    assert window.proxy.index(0, 0).data() == "bad_\ufffd.png"
+    window.select_row(0)
+    qtbot.waitUntil(lambda: window.viewer.xray is not None, timeout=10_000)  # the file itself opens
+    assert window.viewer._fields["File"].text().endswith("bad_\ufffd.png")  # noqa: SLF001
