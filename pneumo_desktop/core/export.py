@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -95,6 +96,18 @@ def write_json_rows(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
     return len(data)
 
 
+def _in_place(target: Path) -> bool:
+    """Whether ``target`` must be written in place rather than replaced: a pipe or a device
+    (``--csv /dev/stdout``), or an existing writable file in a folder we cannot create files in."""
+    try:
+        st = os.stat(target)  # follows links
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return not stat.S_ISDIR(st.st_mode)
+    return not os.access(target.parent, os.W_OK | os.X_OK) and os.access(target, os.W_OK)
+
+
 def check_export_target(path: str | Path, what: str = "export file") -> None:
     """Raise :class:`ExportError` now (before a long scan) if ``path`` cannot be written: its
     folder is missing or not writable, or it is a folder itself."""
@@ -104,6 +117,8 @@ def check_export_target(path: str | Path, what: str = "export file") -> None:
         raise ExportError(
             f"The {what} {display_text(str(target))} is a folder; give a file name.", "Is a directory"
         )
+    if _in_place(target):
+        return
     if not folder.is_dir():
         raise ExportError(
             f"The folder for the {what} does not exist: {display_text(str(folder))}. Create it or choose another.",
@@ -119,9 +134,22 @@ def check_export_target(path: str | Path, what: str = "export file") -> None:
 def atomic_write(
     path: str | Path, write: Callable[[TextIO], None], encoding: str = "utf-8", what: str = "file"
 ) -> None:
-    """Call ``write(fh)`` on a temporary file beside ``path`` and rename it over ``path``."""
+    """Call ``write(fh)`` on a temporary file beside ``path`` and rename it over ``path``.
+
+    A link is followed (the link stays, its target is replaced). A pipe or a device is written in
+    place, as is an existing file in a folder that only allows rewriting it.
+    """
     target = Path(path)
     check_export_target(target, what)
+    if _in_place(target):
+        try:
+            with open(target, "w", encoding=encoding, newline="", buffering=1 << 20) as fh:
+                write(fh)
+        except OSError as exc:
+            raise ExportError(export_problem(exc, target, what), exc.strerror) from exc
+        return
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     fd, tmp = -1, ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)  # mode 0600

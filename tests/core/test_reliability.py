@@ -838,3 +838,30 @@ def test_retention_prunes_old_history(tmp_path):
     assert len(s.scans()) == 1 and s.lookup("h40", "k") is None and s.lookup("h1", "k") is not None
     s.close()
     assert main(["--retention-days", "-1", "--store", str(path)]) == 2
+
+
+def test_exports_to_a_link_or_a_pipe(tmp_path):
+    """``--csv /dev/stdout`` and a linked CSV keep working: a pipe is written in place, a link's
+    target is replaced and the link stays."""
+    import threading
+
+    from pneumo_desktop.core.results import OK, ScanResult, write_csv
+
+    rows = [ScanResult(path="/x/a.png", status=OK, probability=0.5, label="Pneumonia", message="")]
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    write_csv(rows, link)
+    assert link.is_symlink() and "a.png" in real.read_text(encoding="utf-8-sig")
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.csv"
+        os.mkfifo(fifo)
+        got: list[str] = []
+        reader = threading.Thread(
+            target=lambda: got.append(fifo.read_text(encoding="utf-8-sig")), daemon=True
+        )
+        reader.start()
+        write_csv(rows, fifo)
+        reader.join(10)
+        assert "a.png" in got[0] and fifo.is_fifo()
