@@ -36,9 +36,20 @@ _CORRUPT = ("file is not a database", "malformed", "database disk image", "file 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _start_time(pid: int) -> str:
+    """When process ``pid`` started (Linux: clock ticks since boot), "" when unknown: tells a
+    process id reused after a reboot from the process that recorded it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
 def owner_tag() -> str:
-    """Who runs a scan: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who runs a scan: ``host:pid`` and, where known, ``@start time`` of the process."""
+    start = _start_time(os.getpid())
+    return f"{socket.gethostname()}:{os.getpid()}" + (f"@{start}" if start else "")
 
 
 def store_problem(exc: sqlite3.Error, path: str) -> str:
@@ -190,10 +201,15 @@ def _pid_alive(pid: int) -> bool:
 def _orphaned(owner: str | None) -> bool:
     if not owner:
         return True  # recorded before owners were: nobody can still be writing it after an upgrade
-    host, _, pid = owner.rpartition(":")
+    host, _, proc = owner.rpartition(":")
+    pid, _, start = proc.partition("@")
     if host != socket.gethostname() or not pid.isdigit():
         return False  # a store on a shared drive: another computer's scan is not ours to judge
-    return int(pid) != os.getpid() and not _pid_alive(int(pid))
+    if int(pid) == os.getpid():
+        return False
+    if not _pid_alive(int(pid)):
+        return True
+    return bool(start) and _start_time(int(pid)) not in ("", start)  # the id now belongs to another process
 
 
 def mark_orphans_interrupted(db: sqlite3.Connection) -> int:
