@@ -168,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         code = errors.EXIT_STORE
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, still export what was computed
+        bar.close()
+        log.error("unexpected failure", exc_info=args.verbose)
+        print(f"pneumo-scan: unexpected error ({type(exc).__name__}: {exc}); results so far are exported. "
+              "Run again with -v for details, and please report it.", file=sys.stderr)
+        code = errors.EXIT_INTERNAL
     finally:
         store.close()
     if code in (errors.EXIT_SIGINT, errors.EXIT_SIGTERM) or cancel.signum is not None:

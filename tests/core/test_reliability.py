@@ -872,3 +872,27 @@ def test_exports_to_a_link_or_a_pipe(tmp_path):
         write_csv(rows, fifo)
         reader.join(10)
         assert "a.png" in got[0] and fifo.is_fifo()
+
+
+def test_an_unexpected_failure_still_exports_what_was_computed(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from pneumo_desktop.cli import main
+    from pneumo_desktop.core import scan as scan_module
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(6):
+        _png(d / f"{i}.png", i)
+    real_finish, calls = scan_module.Scanner._finish, []
+
+    def finish(self, ready):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("a bug")
+        return real_finish(self, ready)
+
+    monkeypatch.setattr(scan_module.Scanner, "_finish", finish)
+    out = tmp_path / "o.csv"
+    code = main([str(d), "--csv", str(out), "--batch-size", "2", "--model-dir", str(tiny_model_dir), "-q"])
+    assert code == 1
+    _assert_one_line(capsys.readouterr().err, "unexpected error", "RuntimeError")
+    assert len(read_csv(out)) == 2
