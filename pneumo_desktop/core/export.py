@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import ExportError
+from .outputs import remember_export
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 #: OWASP CSV injection: cells starting with these are read as formulas by spreadsheets.
@@ -141,6 +142,7 @@ def atomic_write(
     """
     target = Path(path)
     check_export_target(target, what)
+    remember_export(target)  # never scanned by a later scan or watch of this process (core.outputs)
     if _in_place(target):
         try:
             with open(target, "w", encoding=encoding, newline="", buffering=1 << 20) as fh:

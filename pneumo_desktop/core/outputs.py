@@ -2,7 +2,8 @@
 
 A scan writes the results store (``results.sqlite3`` and its ``-wal``/``-shm``/``-journal`` files,
 a damaged store moved aside as ``results.sqlite3.damaged-...``) and, from ``pneumo-scan``, CSV
-and JSON exports (written as ``.NAME.*.part`` then renamed). When any of these lies inside a
+and JSON exports (written as ``.NAME.*.part`` then renamed; every export this process wrote, the
+app's included, is remembered). When any of these lies inside a
 scanned or watched folder it is left out, so a watch never feeds on its own CSV. Paths are
 compared as absolute paths (no file system call per file).
 """
@@ -10,9 +11,20 @@ compared as absolute paths (no file system call per file).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 
 _STORE_SIDES = ("", "-wal", "-shm", "-journal")
+
+
+_written: set[str] = set()  # every export this process wrote (the app's CSV into a watched folder)
+_written_lock = threading.Lock()
+
+
+def remember_export(path: str | os.PathLike[str]) -> None:
+    """Record an export written by this process: no later scan in it picks the file up."""
+    with _written_lock:
+        _written.add(os.fspath(path))
 
 
 def _key(path: str | os.PathLike[str]) -> str:
@@ -30,6 +42,8 @@ class OutputFilter:
             for base in {_key(store), _key(os.path.realpath(store))}:
                 self._exact.update(base + side for side in _STORE_SIDES)
                 self._prefixes.append(base + ".damaged-")
+        with _written_lock:
+            exports = [*exports, *_written]
         for export in exports:
             for base in {_key(export), _key(os.path.realpath(export))}:
                 self._exact.add(base)
