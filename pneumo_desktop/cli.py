@@ -1,9 +1,12 @@
 """``pneumo-scan``: the command-line batch scanner, on the core alone (no Qt).
 
-Exit codes: 0 when the scan ran (even if some files were unreadable; they get rows), 1 when there
-was nothing to scan (an empty folder, or no image at all), 2 for usage errors, 3 when the model is
-missing or corrupt, 4 when DICOM results could not be sent (--send-to), 5 when the --pdf report
-cannot be written, 130 when interrupted. ``pneumo-scan receive ...`` is the DICOM receiver
+Exit codes (``core.errors.EXIT_*``, a table in the README): 0 when the scan ran (even if some files
+were unreadable; they get rows), 1 when there was nothing to scan (an empty folder, or no image at
+all) or for an unexpected failure, 2 for usage errors (an export folder that does not exist
+included, checked before the scan), 3 when the model is missing, damaged or tampered with, 4 when
+the results store cannot be used, 5 when an export (CSV, JSON, --pdf) cannot be written, 6 when
+DICOM results could not be sent (--send-to), 130 after Ctrl+C and 143 after SIGTERM (the batch in
+progress finishes and the exports are written). ``pneumo-scan receive ...`` is the DICOM receiver
 (pneumo_desktop.net).
 """
 
@@ -17,7 +20,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .core.errors import ModelError
+from .core import errors
+from .core.errors import ExportError, ModelError, StoreError
 from .core.results import ScanResult, summarise, write_csv, write_json
 
 log = logging.getLogger("pneumo_desktop.cli")
@@ -32,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Screen chest X-rays (PNG, JPEG, DICOM...) for pneumonia, offline. "
         "Decision support only, not a diagnostic device.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (scanned recursively)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (scanned recursively)")
     p.add_argument("--csv", type=Path, help="write one row per file to this CSV file")
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     p.add_argument("--threshold", help="operating point on the calibrated pneumonia "
@@ -45,7 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="ignore stored results; recompute everything")
     p.add_argument("--store", type=Path, help="results database (default: in the user's data folder)")
     p.add_argument("--pdf", type=Path, help="write the PDF report (every file, for filing and sign-off) here")
-    p.add_argument("--include-patient", action="store_true", help="export patient id and name too")
+    p.add_argument("--include-patient", action="store_true",
+                   help="export patient id and name too (and keep them in the results store)")
+    p.add_argument("--forget-patient-data", action="store_true",
+                   help="blank every patient name and ID kept in the results store, then exit")
+    p.add_argument("--retention-days", type=float, metavar="N",
+                   help="delete scan history older than N days from the results store")
     p.add_argument("--watch", action="store_true", help="keep scanning new files as they appear")
     p.add_argument("--watch-interval", type=float, default=2.0, help=argparse.SUPPRESS)
     p.add_argument("--watch-seconds", type=float, default=None, help=argparse.SUPPRESS)  # tests
@@ -108,6 +117,13 @@ def _main(argv: list[str]) -> int:
 
         for handler in logging.getLogger().handlers:
             handler.addFilter(without_pydicom_logs)
+    if args.retention_days is not None and not args.retention_days >= 0:
+        print("pneumo-scan: --retention-days must be 0 or more", file=sys.stderr)
+        return errors.EXIT_USAGE
+    if args.forget_patient_data or (args.retention_days is not None and not args.paths):
+        return _maintain_store(args)
+    if not args.paths:
+        build_parser().error("the following arguments are required: PATH")  # exits 2, as argparse does
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"pneumo-scan: no such file or folder: {', '.join(missing)}", file=sys.stderr)
@@ -124,8 +140,16 @@ def _main(argv: list[str]) -> int:
         print("pneumo-scan: --watch needs a folder to watch", file=sys.stderr)
         return 2
 
+    from .core.export import check_export_target
     from .core.images import walk_files
 
+    try:  # before the model loads and the scan runs, not after
+        for target, what in ((args.csv, "CSV file"), (args.json, "JSON file"), (args.pdf, "PDF report")):
+            if target is not None:
+                check_export_target(target, what)
+    except ExportError as exc:
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        return errors.EXIT_USAGE
     if not args.watch and next(walk_files(args.paths), None) is None:
         print(f"pneumo-scan: no files to scan in {', '.join(args.paths)}", file=sys.stderr)
         return 1
@@ -139,56 +163,91 @@ def _main(argv: list[str]) -> int:
     except ModelError as exc:
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         return 3
-    store = ResultsStore(args.store) if args.store else ResultsStore()
+    try:
+        store = ResultsStore(args.store) if args.store else ResultsStore()
+        store.keep_patient_data = args.include_patient  # otherwise names and IDs are not kept
+        if args.retention_days is not None:
+            store.prune(args.retention_days)
+    except StoreError as exc:
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        return errors.EXIT_STORE
     scanner = Scanner(
         predictor, store=store, threshold=args.threshold, batch_size=args.batch_size,
         use_cache=not args.no_cache,
     )
+    scanner.outputs = [str(p) for p in (args.csv, args.json) if p is not None]
     results: list[ScanResult] = []
     bar = ProgressBar(not args.quiet)
-    cancel = threading.Event()
+    from .core.stopping import StopRequest, exit_code_for
+
+    cancel = StopRequest()  # SIGINT/SIGTERM: finish the batch in progress, export, exit
     t0 = time.perf_counter()
     # Before the first scan, so that files arriving while it runs are picked up afterwards.
     watcher = FolderWatcher([p for p in args.paths if Path(p).is_dir()]) if args.watch else None
+    code = errors.EXIT_OK
     try:
-        for batch, progress in scanner.scan(args.paths, cancel):
-            results.extend(batch)
-            if not args.quiet:  # one line per file as results arrive
-                bar.clear()
-                for r in batch:
-                    print(_one_line(r), flush=True)
-            bar.update(progress.done, progress.total, progress.eta)
-        bar.close()
-        if watcher is not None:
-            _watch(args, watcher, scanner, results, cancel)
+        with cancel.on_signals():
+            for batch, progress in scanner.scan(args.paths, cancel):
+                results.extend(batch)
+                if not args.quiet:  # one line per file as results arrive
+                    bar.clear()
+                    for r in batch:
+                        print(_one_line(r), flush=True)
+                bar.update(progress.done, progress.total, progress.eta)
+            bar.close()
+            if watcher is not None and not cancel.is_set():
+                _watch(args, watcher, scanner, results, cancel)
+        if cancel.signum is not None:
+            code = exit_code_for(cancel.signum)
+            if scanner.scan_id is not None:
+                store.end_scan(scanner.scan_id, "interrupted")
     except KeyboardInterrupt:
         bar.close()
-        print("pneumo-scan: interrupted; results so far are saved.", file=sys.stderr)
-        _export(args, results)
-        return 130
+        code = errors.EXIT_SIGINT
+    except StoreError as exc:
+        bar.close()
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        code = errors.EXIT_STORE
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, still export what was computed
+        bar.close()
+        log.error("unexpected failure", exc_info=args.verbose)
+        print(f"pneumo-scan: unexpected error ({type(exc).__name__}: {exc}); results so far are exported. "
+              "Run again with -v for details, and please report it.", file=sys.stderr)
+        code = errors.EXIT_INTERNAL
     finally:
         reviews = _latest_reviews(store)
         store.close()
-    _export(args, results, reviews)
+    if code in (errors.EXIT_SIGINT, errors.EXIT_SIGTERM) or cancel.signum is not None:
+        print("pneumo-scan: interrupted; results so far are saved.", file=sys.stderr)
+    try:
+        _export(args, results, reviews)
+    except ExportError as exc:
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        return code or errors.EXIT_EXPORT
     if args.pdf:
-        code = _write_pdf(args, results, reviews, predictor, scanner.threshold)
-        if code:
-            return code
+        pdf_code = _write_pdf(args, results, reviews, predictor, scanner.threshold)
+        if pdf_code:
+            return code or pdf_code
     _print_summary(results, scanner.threshold, predictor, time.perf_counter() - t0, args.threshold is not None)
+    if code:
+        return code
     if not args.watch and not any(r.reason_code not in NOT_IMAGES for r in results):
         print(f"pneumo-scan: no images found in {', '.join(args.paths)}", file=sys.stderr)
         return 1
     from .net.results_out import export_for_cli
 
-    return export_for_cli(args, results, predictor)  # 4 when a DICOM result could not be sent
+    return export_for_cli(args, results, predictor)  # 6 when a DICOM result could not be sent
 
 
 def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:  # noqa: ANN001
     folders = ", ".join(str(f) for f in watcher.folders)
     print(f"Watching {folders} for new files (Ctrl+C to stop)...", file=sys.stderr)
+    from .core.outputs import own_outputs
+
+    own = own_outputs(scanner)
     start = time.monotonic()
-    while args.watch_seconds is None or time.monotonic() - start < args.watch_seconds:
-        new = watcher.poll()
+    while (args.watch_seconds is None or time.monotonic() - start < args.watch_seconds) and not cancel.is_set():
+        new = [p for p in watcher.poll() if p not in own]  # never its own CSV/JSON or store
         if new:
             # Arrivals join the scan that watches the folder: one History entry, not one per poll.
             for batch, _ in scanner.scan(new, cancel, append_to=scanner.scan_id):
@@ -196,16 +255,40 @@ def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult]
                 for r in batch:
                     print(_one_line(r), flush=True)
             if args.csv or args.json:
-                _export(args, results)
-        time.sleep(args.watch_interval)
+                try:
+                    _export(args, results)
+                except ExportError as exc:  # tried again after the next arrivals and at the end
+                    print(f"pneumo-scan: {exc}", file=sys.stderr)
+        cancel.wait(args.watch_interval)
+
+
+def _maintain_store(args: argparse.Namespace) -> int:
+    """``--forget-patient-data`` and ``--retention-days`` on their own: no scan."""
+    from .core.store import ResultsStore
+
+    try:
+        store = ResultsStore(args.store) if args.store else ResultsStore()
+        try:
+            if args.retention_days is not None:
+                print(f"Deleted {store.prune(args.retention_days)} scans older than {args.retention_days:g} days.")
+            if args.forget_patient_data:
+                print(f"Patient names and IDs removed from {store.forget_patient_data()} stored rows.")
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"pneumo-scan: {exc}", file=sys.stderr)
+        return errors.EXIT_STORE
+    return errors.EXIT_OK
 
 
 def _one_line(r: ScanResult) -> str:
+    from .core.export import display_text
     from .core.results import ERROR, REJECTED
     from .core.wording import cli_line, reason_text
 
     judged = r.status not in (ERROR, REJECTED)
-    return cli_line(r.path, r.label, r.probability, judged, reason_text(r.message, r.label))
+    # a file name may not be text: U+FFFD where it cannot be decoded
+    return display_text(cli_line(r.path, r.label, r.probability, judged, reason_text(r.message, r.label)))
 
 
 def _latest_reviews(store) -> dict:  # noqa: ANN001

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pneumo_desktop.core.card import sha256_file, write_card
+from pneumo_desktop.core.integrity import write_manifest
 from pneumo_desktop.core.preprocess import PreprocessSpec
 from pneumo_desktop.core.quality import OODReference
 
@@ -225,6 +226,7 @@ def export(
         "dataset_credit": DATASET_CREDIT,
     }
     write_card(out, card)
+    card["manifest"] = write_manifest(out)  # sha256 of every file the app loads, and of the card
     log.info("exported %s (sha256 %s): val AUC %s, sensitivity %s, specificity %s at threshold %.3f",
              model_path, card["sha256"][:12], m_val["roc_auc"], m_val["sensitivity"], m_val["specificity"],
              threshold)

@@ -70,16 +70,20 @@ class ModelCard:
             raise ModelError(f"The model card {path} is incomplete or invalid ({exc}).") from exc
 
     def verify(self) -> None:
-        """Raise :class:`ModelError` unless the model file exists and matches the card's sha256."""
+        """Raise :class:`ModelError` unless the model file exists and matches the card's sha256, and
+        the whole folder matches the card's manifest (:mod:`.integrity`)."""
         path = self.model_path
         if not path.is_file():
             raise ModelError(f"The model file {path.name} is missing from {self.folder}.")
-        actual = sha256_file(path)
+        from .integrity import sha256_of, verify_manifest
+
+        actual = sha256_of(path)
         if actual != self.sha256:
             raise ModelError(
                 f"The model file {path.name} does not match its model card (sha256 {actual[:12]}... "
                 f"instead of {self.sha256[:12]}...). It may be damaged or replaced; reinstall the app."
             )
+        verify_manifest(self.folder, self.raw)  # every other file it uses, and the card's own fields
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -318,10 +318,13 @@ def _black_rgba(size: tuple[int, int]):  # noqa: ANN202
 def iter_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
     """Expand files and folders (recursively, sorted) into the list of candidate files.
 
-    Hidden files and folders are skipped. Every regular file is returned, image or not: the
+    Hidden files are scanned like any other (a clinic's export may name its files ``.0001.dcm``;
+    a scan's own outputs are left out by ``core.outputs`` instead). Hidden folders inside a
+    scanned folder (``.git``, ``.Trash-1000``, thumbnail caches) are not entered unless named
+    themselves. Every regular file is returned, image or not: the
     scanner gives files that turn out not to be images a row of their own. So does a folder that
-    cannot be listed (its row says so). Pipes, sockets and devices inside folders are left out:
-    reading one could wait forever. Paths named explicitly are returned as given. A DICOMDIR, or a
+    cannot be listed (its row says so), and a pipe, socket or device (its row says what it is;
+    it is never opened). Paths named explicitly are returned as given. A DICOMDIR, or a
     folder with one at its root (a CD), stands for the image files it references
     (:mod:`pneumo_desktop.core.dicomdir`).
     """
@@ -353,17 +356,15 @@ def walk_files(paths: list[str | os.PathLike[str]]) -> Iterator[tuple[Path, os.s
         for root, dirs, files in os.walk(p, onerror=on_error):
             while unlistable:
                 yield unlistable.pop(0), None
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # hidden files are scanned, see above
             for name in sorted(files):
-                if name.startswith("."):
-                    continue
                 path = Path(root) / name
                 try:
                     st = path.stat()
                 except OSError:
                     yield path, None  # a broken link: its row says why
                     continue
-                if stat.S_ISREG(st.st_mode):
+                if not stat.S_ISDIR(st.st_mode):  # a pipe too: load_xray gives it a row unopened
                     yield path, st
         while unlistable:
             yield unlistable.pop(0), None

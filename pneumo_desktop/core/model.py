@@ -45,6 +45,9 @@ class Prediction:
 def _quiet_backend_logs() -> None:
     # Keep TensorFlow's C++ chatter out of the terminal / windowed app.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .quiet import import_backend  # its start-up lines come before any setting applies
+
+    import_backend()
 
 
 class Predictor:

@@ -36,5 +36,5 @@ def user_data_dir() -> Path:
         path = Path.home() / "Library" / "Application Support" / APP_NAME
     else:
         path = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "pneumo-desktop"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)  # owner-only: the store may hold patient data
     return path

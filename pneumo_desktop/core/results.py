@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
@@ -98,40 +96,32 @@ CSV_COLUMNS = [
 PATIENT_COLUMNS = ["patient_id", "patient_name", "study_uid"]
 
 
-def _fmt(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return value
-
-
 def write_csv(
     results: Iterable[ScanResult], path: str | Path, include_patient: bool = False, reviews: Any = None
 ) -> int:
     """Write UTF-8 CSV (with BOM, so Excel detects the encoding) and return the number of rows.
-
-    The review state (``reviews``: core.review's latest review per film) is in the last columns.
-    """
+    Atomic, owner-only, formula-safe, any file name (see :mod:`.export`). The review state
+    (``reviews``: core.review's latest review per film) is in the last columns."""
+    from .export import write_csv_rows
     from .review import CSV_COLUMNS as REVIEW_COLUMNS
     from .review import csv_cells, review_key
 
     reviews = reviews or {}
     columns = CSV_COLUMNS + (PATIENT_COLUMNS if include_patient else [])
-    n = 0
-    with open(path, "w", newline="", encoding="utf-8-sig", buffering=1 << 20) as fh:  # few GIL-taking writes
-        writer = csv.writer(fh)
-        writer.writerow(columns + REVIEW_COLUMNS)
+
+    def rows() -> Iterable[dict[str, Any]]:
         for r in results:
             d = r.to_dict()
-            writer.writerow([_fmt(d[c]) for c in columns] + csv_cells(reviews.get(review_key(r))))
-            n += 1
-    return n
+            d.update(zip(REVIEW_COLUMNS, csv_cells(reviews.get(review_key(r))), strict=True))
+            yield d
+
+    return write_csv_rows(rows(), columns + REVIEW_COLUMNS, path)
 
 
 def write_json(
     results: Iterable[ScanResult], path: str | Path, include_patient: bool = False, reviews: Any = None
 ) -> int:
+    from .export import write_json_rows
     from .review import review_key
 
     reviews = reviews or {}
@@ -144,8 +134,7 @@ def write_json(
         review = reviews.get(review_key(r))
         d["review"] = review.to_dict() if review is not None else None
         rows.append(d)
-    Path(path).write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
-    return len(rows)
+    return write_json_rows(rows, path)
 
 
 def summarise(results: Iterable[ScanResult]) -> dict[str, int]:

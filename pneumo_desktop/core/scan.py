@@ -26,9 +26,11 @@ import numpy as np
 
 from . import quality
 from .card import sha256_file
-from .errors import XRayLoadError
-from .images import XRay, iter_image_files, load_xray, walk_files
+from .errors import StoreError, XRayLoadError
+from .images import XRay, detect_format, iter_image_files, load_xray, walk_files
+from .outputs import own_outputs, select_files
 from .preprocess import preprocess
+from .privacy import patient_fields
 from .results import ERROR, OK, REJECTED, ScanResult, label_for
 from .store import ResultsStore
 
@@ -38,12 +40,19 @@ log = logging.getLogger(__name__)
 #: rows from an older pipeline are then recomputed. 2: colour JPEGs reach the colour check.
 #: 3: rows carry the DICOM study UID.
 PIPELINE_VERSION = 3
+#: Files up to this size are hashed (and their row cached) even when they are no image.
+SMALL_FILE = 1 << 20
 
 
 def cache_key(card) -> str:  # noqa: ANN001 - core.card.ModelCard
     """What a cached row depends on besides the file's bytes: the weights, the whole card
     (temperature, OOD reference, preprocessing...) and the pipeline version."""
-    blob = json.dumps({"sha256": card.sha256, "card": card.raw, "pipeline": PIPELINE_VERSION}, sort_keys=True)
+    from .integrity import runtime_digests  # every file of the model folder: the OOD reference too
+
+    files = runtime_digests(card.folder, card.raw) if isinstance(getattr(card, "raw", None), dict) else {}
+    blob = json.dumps(
+        {"sha256": card.sha256, "card": card.raw, "pipeline": PIPELINE_VERSION, "files": files}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -93,6 +102,7 @@ class Scanner:
         self.use_cache = use_cache and store is not None
         self.model_key = cache_key(predictor.card)
         self.scan_id: int | None = None
+        self.outputs: list[str] = []  # files this scan writes (exports): never scanned themselves
 
     # ---------------------------------------------------------------------------------------
     def scan(
@@ -107,7 +117,8 @@ class Scanner:
         new one (files arriving in a watched folder belong to the scan that watches it).
         """
         roots = [str(p) for p in paths]
-        files = [str(p) for p in iter_image_files(roots)]
+        # Each file once, never the store or the exports this scan writes (core.outputs).
+        files = select_files(iter_image_files(roots), own_outputs(self))
         total = len(files)
         t0 = time.perf_counter()
         self.scan_id = None
@@ -135,10 +146,16 @@ class Scanner:
                         break
                 batch = self._finish(ready)
                 ready = []
+                store_failure: StoreError | None = None
                 if self.store is not None:
-                    self.store.add(self.scan_id, batch, self.model_key)
+                    try:
+                        self.store.add(self.scan_id, batch, self.model_key)
+                    except StoreError as exc:  # disk full, locked: the batch still reaches the exports
+                        store_failure = exc
                 done += len(batch)
                 yield batch, ScanProgress(done, total, time.perf_counter() - t0)
+                if store_failure is not None:
+                    raise store_failure
                 if cancel is not None and cancel.is_set():
                     state = "cancelled"
                     break
@@ -152,7 +169,12 @@ class Scanner:
             # Queued files are dropped; a file being decoded finishes in the background.
             pool.shutdown(wait=state == "finished", cancel_futures=True)
             if self.store is not None and self.scan_id is not None:
-                self.store.end_scan(self.scan_id, state)
+                try:
+                    self.store.end_scan(self.scan_id, state)
+                except StoreError:
+                    if state == "finished":
+                        raise
+                    log.warning("could not record the end of scan %s (%s)", self.scan_id, state)
         log.info("scan %s: %d of %d files in %.1f s", state, done, total, time.perf_counter() - t0)
 
     def scan_all(self, paths: Iterable[str | os.PathLike[str]]) -> list[ScanResult]:
@@ -169,7 +191,9 @@ class Scanner:
         before = _signature(path)
         try:
             if before is not None and stat.S_ISREG(before[0]):  # not a pipe: reading one could wait forever
-                prep.content_hash = sha256_file(path)
+                # The first bytes first: a large file that is no image (a 2 GB video) is not hashed.
+                if before[1] <= SMALL_FILE or detect_format(path) is not None:
+                    prep.content_hash = sha256_file(path)
         except OSError:
             pass  # load_xray below gives the human reason
         if self.use_cache and prep.content_hash:
@@ -180,6 +204,9 @@ class Scanner:
                 cached = None
             if cached is not None:
                 prep.result = replace(cached, path=path, cached=True).relabel(self.threshold)
+                if self.store.keep_patient_data and cached.format == "DICOM" and not cached.patient_id:
+                    pid, name = patient_fields(path)  # not in the store unless opted in: from the header
+                    prep.result = replace(prep.result, patient_id=pid, patient_name=name)
                 return prep
         try:
             xray = load_xray(path)

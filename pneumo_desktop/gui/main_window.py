@@ -64,6 +64,7 @@ from ..core.results import LABELS, PNEUMONIA, ScanResult, write_csv
 from ..core.scan import ScanProgress
 from ..core.store import ResultsStore, ScanRecord
 from ..report import default_report_dir
+from . import privacy
 from .dialogs import DISCLAIMER, AboutDialog, ExportDialog, PreferencesDialog, threshold_spin
 from .dicom_net import DicomNetwork
 from .logs import diagnostics_text, log_dir
@@ -266,6 +267,7 @@ class MainWindow(QMainWindow):
         self.dicom = DicomNetwork(self)  # receiving films / sending results: off unless switched on
         self._build_ui()
         self._build_menus()
+        privacy.install(self)  # File > Forget patient data…, history retention (issue 16)
         self._connect_service()
         self._restore_window()
         self.refresh_history()

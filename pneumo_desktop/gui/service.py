@@ -187,6 +187,12 @@ class ModelWorker(QObject):
             )
         if state == "finished" and cancel.is_set() and done < total:
             state = "cancelled"
+        if self.stopping.is_set() and state == "cancelled" and scanner.scan_id is not None:
+            # The window closed mid-scan (like SIGTERM for pneumo-scan): recorded as interrupted.
+            try:
+                self.store.end_scan(scanner.scan_id, "interrupted")
+            except Exception:  # noqa: BLE001 - closing must not fail on a busy store
+                log.warning("could not mark scan %s interrupted", scanner.scan_id)
         self.scan_done.emit(state, scanner.scan_id, message)
         self._serve_heatmaps()
 

@@ -96,3 +96,18 @@ class Settings:
 
     def set_last_dir(self, folder: str | Path) -> None:
         self._q.setValue("recent/last_dir", str(folder))
+
+    # -- history retention (issue 16): scans older than this many days are deleted at start --------
+    def retention_days(self) -> float | None:
+        value = self._q.value("history/retention_days", None)
+        try:
+            days = float(value) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+        return days if days is not None and days >= 0 else None
+
+    def set_retention_days(self, days: float | None) -> None:
+        if days is None:
+            self._q.remove("history/retention_days")
+        else:
+            self._q.setValue("history/retention_days", float(days))

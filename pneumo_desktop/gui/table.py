@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
+from ..core.export import display_text
 from ..core.results import ERROR, LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, REJECTED, UNREADABLE, ScanResult
 from ..core.review import Review, review_key, reviewable
 from ..core.wording import DISAGREE, format_percent
@@ -229,7 +230,7 @@ class ResultsTableModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == NAME:
-                return r.name
+                return display_text(r.name)  # a name that is not UTF-8: U+FFFD, not silently dropped
             if col == PROBABILITY:  # a refused film's number is no judgement of it: not shown here
                 return "not judged" if r.status == REJECTED else format_probability(r.probability)
             if col == LABEL:
@@ -265,7 +266,7 @@ class ResultsTableModel(QAbstractTableModel):
             return label_icon(r.label)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == NAME:
-                return r.path
+                return display_text(r.path)
             if col == PROBABILITY and r.status == REJECTED:
                 return (
                     "Not judged: the image did not pass the quality check, so the model's number "

@@ -48,6 +48,7 @@ from ..core import wording
 from ..core.colours import heatmap_rgba
 from ..core.demographics import read_age
 from ..core.errors import XRayLoadError
+from ..core.export import display_text
 from ..core.images import XRay, load_xray
 from ..core.results import ERROR, REJECTED, ScanResult
 from .table import label_icon
@@ -725,7 +726,7 @@ def detail_rows(
         )
     if reason or not judged:
         rows["Reason"] = reason or "–"
-    rows["File"] = r.path
+    rows["File"] = display_text(r.path)  # a name that is not UTF-8: U+FFFD, not dropped
     fmt = (x.format if x else r.format) or "–"
     if x is not None and x.bit_depth:
         fmt += f", {x.bit_depth}-bit"

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..core.errors import EXIT_SEND
 from ..core.results import ERROR, OK, REJECTED, ScanResult
 
 log = logging.getLogger(__name__)
@@ -538,7 +539,7 @@ def _node_arg(text: str) -> DicomNode:
 
 
 def export_for_cli(args: Any, results: Sequence[ScanResult], predictor: Any) -> int:
-    """Run the DICOM export the options ask for; print what happened. 0, or 4 when a send failed."""
+    """Run the DICOM export the options ask for; print what happened. 0, or 6 (core.errors.EXIT_SEND) when a send failed."""
     import sys
 
     if not (args.dicom_out or args.send_to):
@@ -552,4 +553,4 @@ def export_for_cli(args: Any, results: Sequence[ScanResult], predictor: Any) -> 
     )
     for line in describe(report, args.dicom_out, args.send_to):
         sys.stderr.write(line + "\n")
-    return 4 if report.failed_sends else 0
+    return EXIT_SEND if report.failed_sends else 0

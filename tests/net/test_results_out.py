@@ -192,7 +192,7 @@ def test_pneumo_scan_send_to_and_dicom_out(tiny_model_dir, dicom_dir, pacs, tmp_
     assert main(args) == 0
     assert len(list(out.glob("*.dcm"))) == len(got) >= 1
     assert {str(d.SOPClassUID) for d in got} <= {COMPREHENSIVE_SR, SECONDARY_CAPTURE}
-    # Nobody listening: exit code 4, the scan's own outputs are still written.
+    # Nobody listening: exit code 6, the scan's own outputs are still written.
     got.clear()
     import socket
 
@@ -202,7 +202,7 @@ def test_pneumo_scan_send_to_and_dicom_out(tiny_model_dir, dicom_dir, pacs, tmp_
     csv = tmp_path / "r.csv"
     args = [str(film), "--csv", str(csv), "--send-to", f"NOBODY@127.0.0.1:{port}", "--model-dir",
             str(tiny_model_dir), "--store", str(tmp_path / "s.sqlite3"), "-q"]  # fmt: skip
-    assert main(args) == 4
+    assert main(args) == 6
     assert csv.is_file()
     with pytest.raises(SystemExit) as exc:
         main([str(film), "--send-to", "not-a-node"])
