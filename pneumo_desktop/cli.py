@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     p.add_argument("--threshold", type=float, help="operating point on the calibrated probability "
                    "(default: the model card's)")
+    p.add_argument("--site", metavar="NAME", help="use this site's calibrated threshold (made with "
+                   "'pneumo-scan calibrate FOLDER --site NAME'); --threshold still wins")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="bfloat16 is faster on CPUs with AVX-512 BF16")
@@ -71,6 +73,14 @@ class ProgressBar:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["calibrate"]:
+        if not Path("calibrate").exists():  # a file or folder named "calibrate" is still scanned
+            from .site_cli import calibrate_main
+
+            return calibrate_main(argv[1:])
+        print("pneumo-scan: 'calibrate' is scanned as a folder here (one of that name exists); "
+              "to calibrate, run pneumo-scan from another folder.", file=sys.stderr)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -101,9 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         return 3
+    from .site_cli import threshold_for_scan
+
+    in_force = threshold_for_scan(args.site, predictor.card, args.threshold)
+    if in_force is None:
+        return 2
     store = ResultsStore(args.store) if args.store else ResultsStore()
     scanner = Scanner(
-        predictor, store=store, threshold=args.threshold, batch_size=args.batch_size,
+        predictor, store=store, threshold=in_force.value, batch_size=args.batch_size,
         use_cache=not args.no_cache,
     )
     results: list[ScanResult] = []
@@ -128,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     _export(args, results)
     _print_summary(results, scanner.threshold, predictor, time.perf_counter() - t0)
+    if args.site or in_force.note:
+        print(f"Threshold in force: {in_force.describe()}.")
     return 0
 
 
