@@ -52,6 +52,33 @@ _NEGATIVE_WORDS = {"0", "normal", "negative", "neg", "no", "false", "n"}
 _SITE_NAME = re.compile(r"^[\w][\w .\-]{0,63}$")
 
 
+#: For clinicians: when and how to calibrate, and how many films it takes (About box, dialog, README).
+CALIBRATION_ADVICE = """\
+Why: a threshold chosen on one hospital's films does not carry to another. Films from other X-ray \
+machines, other ages or other ways of working give other probabilities, so the same threshold can \
+miss more pneumonia or raise many more false alarms. Site calibration sets your own threshold from \
+your own films.
+
+When: before first use at a clinic or hospital; after new X-ray equipment or a change in who is \
+screened (for example older children); and after installing a new model version (a profile made \
+for another model is not applied, and the app says so).
+
+How: gather films of children screened at your site whose outcome is known (pneumonia confirmed or \
+excluded by your usual work-up). Put them in two folders, NORMAL and PNEUMONIA (or list them in a \
+CSV file of path,label), and run Site calibration (Scan menu), or pneumo-scan calibrate FOLDER \
+--site NAME. The app chooses the highest threshold that still finds the target share of pneumonia \
+films (95% by default) with 95% confidence, using the model card's own rule, and shows the ROC curve \
+and the predictive values at your prevalence. Films the quality gate refuses are not counted. Each \
+calibration is kept as a new version; the latest version is used.
+
+How many films: at least 52 pneumonia films for a 95% target (even if every one is found, fewer \
+cannot show 95% sensitivity with 95% confidence), 25 for a 90% target. With 52 to 99 pneumonia \
+films every one of them must be flagged, so one unusual film can set a low threshold; 200 or more \
+pneumonia films let the threshold leave out the few most unusual ones (4 of 200) and give a steadier \
+threshold. Add at least 100 normal films: specificity and the positive predictive value depend on \
+them (with 50 normal films a 90% specificity is only known to lie between 79% and 96%)."""
+
+
 class SiteError(PneumoError):
     """Calibration input or profile problem; ``str(err)`` is a sentence for the user."""
 

@@ -317,6 +317,12 @@ def model_card_html(info: ModelInfo | None) -> str:
     return "".join(parts)
 
 
+def calibration_html() -> str:
+    from ..core.site import CALIBRATION_ADVICE
+
+    return "".join(f"<p>{_h(par)}</p>" for par in CALIBRATION_ADVICE.split("\n\n"))
+
+
 def about_html(info: ModelInfo | None) -> str:
     licences = "".join(
         f"<tr><td style='padding-right:12px'>{_h(a)}</td><td>{_h(b)}</td></tr>" for a, b in LICENCES
@@ -332,6 +338,8 @@ def about_html(info: ModelInfo | None) -> str:
 Every result must be reviewed by a qualified clinician.</p>
 <h3>Model</h3>
 {model_card_html(info)}
+<h3>Site calibration</h3>
+{calibration_html()}
 <h3>Training data</h3>
 <p>{credit}</p>
 <p>{_h(DATASET_NOTE)}</p>

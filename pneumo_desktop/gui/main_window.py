@@ -67,6 +67,7 @@ from .dialogs import DISCLAIMER, AboutDialog, ExportDialog, PreferencesDialog, t
 from .logs import diagnostics_text, log_dir
 from .service import ModelInfo, ModelService, ReportRequest
 from .settings import Settings
+from .site_dialog import SiteController
 from .table import (
     LABEL,
     NAME,
@@ -254,6 +255,7 @@ class MainWindow(QMainWindow):
         self.proxy = ResultsFilterProxy(self)
         self.proxy.setSourceModel(self.results_model)
 
+        self.site = SiteController(self)  # the site profile and the threshold in force
         self._build_actions()
         self._build_ui()
         self._build_menus()
@@ -493,6 +495,7 @@ class MainWindow(QMainWindow):
         self.watch_label.setVisible(False)
         self.statusBar().addPermanentWidget(self.watch_label)
         self.statusBar().addPermanentWidget(self.model_busy)
+        self.statusBar().addPermanentWidget(self.site.label)
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().setSizeGripEnabled(True)
 
@@ -553,6 +556,7 @@ class MainWindow(QMainWindow):
         scan_menu = mb.addMenu("&Scan")
         scan_menu.addAction(self.cancel_action)
         scan_menu.addAction(self.reset_threshold_action)
+        scan_menu.addAction(self.site.action)
 
         view_menu = mb.addMenu("&View")
         view_menu.addAction(self.history_dock.toggleViewAction())
@@ -632,7 +636,7 @@ class MainWindow(QMainWindow):
         self.threshold_spin.blockSignals(False)
         self.threshold_spin.setEnabled(True)
         self.reset_threshold_action.setEnabled(True)
-        self.set_threshold(saved if saved is not None else info.threshold, remember=False)
+        self.set_threshold(self.site.threshold_on_load(info, saved), remember=False)
         self.viewer.set_heatmaps_available(info.heatmaps)
         self.heatmap_action.setVisible(info.heatmaps)
         log.info("model ready: %s on %s (heatmaps: %s)", info.title, info.device_name, info.heatmaps)
@@ -683,7 +687,8 @@ class MainWindow(QMainWindow):
             self.settings.set_threshold(self.model_info.title, value)
         if changed:
             self.results_model.relabel(value)
-        default = self.model_info.threshold if self.model_info else None
+        self.site.refresh()
+        default = self.site.default_value()
         self.threshold_spin.setStyleSheet(
             "" if default is None or abs(default - value) < 1e-9 else "font-weight: 600;"
         )
@@ -691,11 +696,9 @@ class MainWindow(QMainWindow):
     def reset_threshold(self) -> None:
         if self.model_info is None:
             return
-        self.set_threshold(self.model_info.threshold, remember=False)
         self.settings.set_threshold(self.model_info.title, None)
-        self.statusBar().showMessage(
-            f"Threshold reset to the model default ({self.model_info.threshold * 100:.1f} %)", 5000
-        )
+        self.set_threshold(self.site.default_value(), remember=False)
+        self.statusBar().showMessage(f"Threshold reset: {self.site.describe()}", 5000)
 
     # =========================================================================================
     # Opening and scanning
@@ -1128,6 +1131,7 @@ class MainWindow(QMainWindow):
                 results=self._export_rows(only_shown),
                 include_patient=include_patient,
                 threshold=self.threshold if self.threshold is not None else 0.5,
+                threshold_note=self.site.describe(),
             )
         )
 

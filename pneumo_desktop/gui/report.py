@@ -52,6 +52,7 @@ class ReportContext:
     device: str
     threshold: float
     include_patient: bool = False
+    threshold_note: str = ""  # the threshold in force and its source (site profile, user, card)
     created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().astimezone())
     app_version: str = __version__
 
@@ -196,6 +197,7 @@ def _summary_page(
         ("Date", f"{ctx.created:%Y-%m-%d %H:%M %Z}".strip()),
         ("Model", ctx.model),
         ("Threshold", f"{ctx.threshold * 100:.1f} % (probability at or above it is labelled Pneumonia)"),
+        *([("Set by", ctx.threshold_note)] if ctx.threshold_note else []),
         ("Device", ctx.device or "–"),
         ("Files", str(counts["total"])),
     ]

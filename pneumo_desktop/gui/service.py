@@ -57,6 +57,7 @@ class ReportRequest:
     results: list[ScanResult]
     include_patient: bool
     threshold: float
+    threshold_note: str = ""  # where the threshold comes from (card, site profile, user)
 
 
 def explain_module() -> Any | None:
@@ -282,6 +283,7 @@ class ModelWorker(QObject):
                 device=self.info.device_name if self.info else "",
                 threshold=request.threshold,
                 include_patient=request.include_patient,
+                threshold_note=request.threshold_note,
             )
             write_pdf_report(
                 request.path,

@@ -435,6 +435,10 @@ class ViewerPanel(QWidget):
         result_row.addWidget(self.result_icon)
         result_row.addWidget(self.result_text, 1)
         form.addRow("Result", result_row)
+        self.operating_point = QLabel("–", self.details)  # the threshold in force and its source
+        self.operating_point.setWordWrap(True)
+        self.operating_point.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        form.addRow("Threshold", self.operating_point)
         for key in ("Reason", "File", "Format", "Size", "Modality", "View", "Study date"):
             label = QLabel("–", self.details)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -607,6 +611,10 @@ class ViewerPanel(QWidget):
         self._show_patient = on
         self.patient_button.setText("Hide patient name" if on else "Show patient name")
         self._fill_details()
+
+    def set_operating_point(self, text: str) -> None:
+        """Name the threshold in force (e.g. a site profile) under the result."""
+        self.operating_point.setText(text or "–")
 
     def _fill_details(self) -> None:
         r, x = self._result, self._xray
