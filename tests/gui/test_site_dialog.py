@@ -110,3 +110,12 @@ def test_profile_for_another_model_is_not_applied(qtbot, make_window):
     assert window.site.in_force.source == CARD and window.threshold == 0.5
     assert "not applied" in window.site.label.text()
     assert "calibrated for model pneumo-vgg19 9.9.9" in window.site.label.toolTip()
+
+
+def test_about_box_explains_calibration(window):
+    from pneumo_desktop.gui.dialogs import AboutDialog
+
+    about = AboutDialog(window.model_info, window)
+    text = about.browser.toPlainText()
+    about.deleteLater()
+    assert "Site calibration" in text and "at least 52 pneumonia films" in text and "When:" in text
