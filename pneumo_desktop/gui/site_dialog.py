@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ from ..core.site import (
     read_labelled,
     scan_films,
 )
-from ..core.threshold import ThresholdInForce, resolve_threshold
+from ..core.threshold import SITE, ThresholdInForce, resolve_threshold
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -90,7 +91,9 @@ class CurvePlot(QWidget):
         p.fillRect(self.rect(), QColor("white"))
         fm = p.fontMetrics()
         lh = fm.height()
-        plot = QRectF(self.rect()).adjusted(lh * 2.6, lh * 1.6, -lh * 0.8, -lh * 2.4)
+        plot = QRectF(self.rect()).adjusted(
+            lh * 1.4 + fm.horizontalAdvance("0.0") + 8, lh * 1.6, -lh * 0.8, -lh * 2.4
+        )
 
         def at(x: float, y: float) -> QPointF:
             return QPointF(plot.left() + x * plot.width(), plot.bottom() - y * plot.height())
@@ -501,6 +504,14 @@ class SiteDialog(QDialog):
 # The window's side
 
 
+def window_value(in_force: ThresholdInForce) -> float:
+    """The threshold as the window keeps it (4 decimals). A site threshold is the probability of a
+    calibration film, so it is rounded down: the film at the threshold stays flagged."""
+    if in_force.source != SITE:
+        return in_force.value
+    return max(1e-4, math.floor(in_force.value * 1e4 + 1e-9) / 1e4)
+
+
 class SiteController(QObject):
     """Owns the active site profile for a window and the one threshold in force it implies."""
 
@@ -526,13 +537,13 @@ class SiteController(QObject):
     def default_value(self) -> float | None:
         """The threshold without the user's own: the site's when it applies, else the card's."""
         info = self.window.model_info
-        return resolve_threshold(info, self.active).value if info is not None else None
+        return window_value(resolve_threshold(info, self.active)) if info is not None else None
 
     def threshold_on_load(self, info: Any, saved: float | None) -> float:
         in_force = resolve_threshold(info, self.active, saved)
         if in_force.note:
             self.window.statusBar().showMessage(f"Site profile not applied: {in_force.note}", 15000)
-        return in_force.value
+        return window_value(in_force)
 
     def refresh(self) -> ThresholdInForce | None:
         """Recompute the threshold in force (the user's own is the one saved in the settings)."""
