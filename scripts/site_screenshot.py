@@ -45,7 +45,7 @@ def main() -> int:
         dlg.activate_button.click()
         app.processEvents()
         window.grab().save(str(out.with_name(out.stem + "_window.png")))
-        print(dlg.report.toPlainText())
+        sys.stdout.write(dlg.report.toPlainText() + "\n")
         window.close()
     return 0
 
