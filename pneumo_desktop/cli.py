@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pneumo-scan",
         description="Screen chest X-rays (PNG, JPEG, DICOM...) for pneumonia, offline. "
         "Decision support only, not a diagnostic device.",
+        epilog="Site calibration: 'pneumo-scan calibrate FOLDER --site NAME' sets a clinic's threshold "
+        "from its own labelled films (see 'pneumo-scan calibrate --help'); then scan with --site NAME.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (scanned recursively)")
     p.add_argument("--csv", type=Path, help="write one row per file to this CSV file")
