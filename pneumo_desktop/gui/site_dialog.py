@@ -218,13 +218,12 @@ class CalibrationWorker(QObject):
 
         try:
             scanner = Scanner(predictor, store=self.model_worker.store, batch_size=job["batch_size"])
-            results = scan_films(scanner, job["films"], cancel, self.progress.emit)  # type: ignore[arg-type]
+            films = read_labelled(job["source"])  # walks a folder: here, not in the GUI thread
+            results = scan_films(scanner, films, cancel, self.progress.emit)  # type: ignore[arg-type]
             if results is None or cancel.is_set():
                 self.cancelled.emit()
                 return
-            cal = calibrate(
-                results, job["films"], job["target"], job["prevalence"], card_auc(predictor.card.raw)
-            )
+            cal = calibrate(results, films, job["target"], job["prevalence"], card_auc(predictor.card.raw))
         except PneumoError as exc:
             self.failed.emit(str(exc))
             return
@@ -253,7 +252,6 @@ class SiteDialog(QDialog):
         self.setWindowTitle("Site calibration")
         self.resize(900, 720)
         self._cancel: threading.Event | None = None
-        self._films: list = []
         self.calibration: Calibration | None = None
         self.profile: SiteProfile | None = controller.active
 
@@ -386,24 +384,23 @@ class SiteDialog(QDialog):
             site = check_site_name(self.site_box.currentText())
             if not self.source_edit.text().strip():
                 raise SiteError("Choose the folder (or CSV file) of films whose outcome is known.")
-            films = read_labelled(self.source_edit.text().strip())  # lists a folder: quick
         except SiteError as exc:
             self.report.setPlainText(str(exc))
             return
         if not self.controller.window.is_model_ready:
             self.report.setPlainText("The model is not loaded yet; try again in a moment.")
             return
-        self._site, self._films = site, films
+        self._site = site
         self._cancel = threading.Event()
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.activate_button.setEnabled(False)
-        self.progress.setRange(0, max(1, len(films)))
+        self.progress.setRange(0, 0)  # busy until the films are listed
         self.progress.setValue(0)
-        self.report.setPlainText(f"Scanning {len(films)} films…")
+        self.report.setPlainText("Listing and scanning the films…")
         self._run.emit(
             {
-                "films": films,
+                "source": self.source_edit.text().strip(),
                 "target": self.target_spin.value() / 100,
                 "prevalence": self.prevalence_spin.value() / 100
                 if self.prevalence_check.isChecked()

@@ -97,7 +97,8 @@ def test_bad_input_is_a_sentence(qtbot, window, tmp_path):
     dlg = window.site.open_dialog()
     dlg.site_box.setCurrentText("Clinic A")
     dlg.source_edit.setText(str(tmp_path))
-    dlg.run_button.click()
+    dlg.run_button.click()  # the folder is listed in the model thread: the answer comes back by signal
+    qtbot.waitUntil(lambda: not dlg.running, timeout=SCAN_TIMEOUT_MS)
     assert "NORMAL and PNEUMONIA" in dlg.report.toPlainText() and not dlg.running
     dlg.close()
 
