@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of screened children who have pneumonia at your site, for the predictive "
         "values (default: the share in FOLDER)",
     )
+    p.add_argument(
+        "--confidence",
+        type=float,
+        default=0.95,
+        help="confidence that the target sensitivity is reached, by the one-sided Wilson lower bound "
+        "(default 0.95, the model card's rule); 0: the target on these films only, no margin",
+    )
     p.add_argument("--no-save", action="store_true", help="print the calibration, save no profile")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     p.add_argument(
@@ -78,6 +85,9 @@ def calibrate_main(argv: list[str]) -> int:
     )
     if not 0.0 < args.target_sensitivity < 1.0:
         print("pneumo-scan calibrate: --target-sensitivity must be between 0 and 1", file=sys.stderr)
+        return 2
+    if not (args.confidence == 0 or 0.5 <= args.confidence < 1.0):
+        print("pneumo-scan calibrate: --confidence must be 0 or between 0.5 and 1", file=sys.stderr)
         return 2
     if args.prevalence is not None and not 0.0 < args.prevalence < 1.0:
         print("pneumo-scan calibrate: --prevalence must be between 0 and 1 (e.g. 0.2)", file=sys.stderr)
@@ -113,7 +123,12 @@ def calibrate_main(argv: list[str]) -> int:
     bar.close()
     try:
         cal = calibrate(
-            results or [], films, args.target_sensitivity, args.prevalence, card_auc(predictor.card.raw)
+            results or [],
+            films,
+            args.target_sensitivity,
+            args.prevalence,
+            card_auc(predictor.card.raw),
+            confidence=args.confidence or None,
         )
     except SiteError as exc:
         print(f"pneumo-scan calibrate: {exc}", file=sys.stderr)

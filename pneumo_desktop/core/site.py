@@ -176,6 +176,7 @@ class Calibration:
     warnings: tuple[str, ...] = ()
     roc: tuple[tuple[float, float], ...] = field(default=(), repr=False)  # (1 - specificity, sensitivity)
     refused_reasons: dict[str, int] = field(default_factory=dict)
+    confidence: float | None = CONFIDENCE  # of the Wilson bound; None: sample sensitivity only (no margin)
 
     def ppv_npv_at(self, prevalence: float) -> tuple[float, float]:
         return stats.predictive_values(self.sensitivity, self.specificity, prevalence)
@@ -184,6 +185,11 @@ class Calibration:
         d = asdict(self)
         d.pop("roc")
         return d
+
+    def _rule_words(self) -> str:
+        if self.confidence is None:
+            return "on these films (without the model card's confidence margin)"
+        return f"with the model card's rule (reached with {self.confidence:.0%} confidence)"
 
     def report_lines(self) -> list[str]:
         """The calibration in plain words (the CLI prints these; the dialog shows them)."""
@@ -202,7 +208,7 @@ class Calibration:
             )
         lines += [
             f"Site threshold: {self.threshold:.4f} (probability at or above it is labelled Pneumonia), "
-            f"chosen for a target sensitivity of {self.target:.2f} with the model card's rule.",
+            f"chosen for a target sensitivity of {self.target:.2f} {self._rule_words()}.",
             f"Sensitivity (pneumonia films found): {_pct(self.sensitivity)} "
             f"({self.tp} of {self.n_pos}; 95% interval {_pct(se_lo)} to {_pct(se_hi)}).",
             f"Specificity (normal films called normal): {_pct(self.specificity)} "
@@ -239,10 +245,14 @@ def calibrate(
     target: float = 0.95,
     prevalence: float | None = None,
     card_auc: float | None = None,
-    confidence: float = CONFIDENCE,
+    confidence: float | None = CONFIDENCE,
     bootstrap: int = 2000,
 ) -> Calibration:
-    """Choose the site threshold from scanned films (``results`` matched to ``films`` by path)."""
+    """Choose the site threshold from scanned films (``results`` matched to ``films`` by path).
+
+    ``confidence``: of the one-sided Wilson lower bound of sensitivity (the card's rule, 0.95);
+    ``None`` chooses the largest threshold whose sensitivity on these films reaches the target.
+    """
     if not 0.0 < target < 1.0:
         raise SiteError("The target sensitivity must be between 0 and 1.")
     if prevalence is not None and not 0.0 < prevalence < 1.0:
@@ -281,7 +291,7 @@ def calibrate(
     prev = n_pos / (n_pos + n_neg) if prevalence is None else float(prevalence)
     ppv, npv = stats.predictive_values(se, sp, prev)
     reachable = stats.sensitivity_bound_reachable(n_pos, target, confidence)
-    needed = stats.positives_needed(target, confidence)
+    needed = stats.positives_needed(target, confidence) if confidence is not None else 1
     warnings: list[str] = []
     if not reachable:
         best = stats.wilson_lower_bound(n_pos, n_pos, confidence)
@@ -331,6 +341,7 @@ def calibrate(
         warnings=tuple(warnings),
         roc=tuple((float(fpr[i]), float(tpr[i])) for i in keep),
         refused_reasons=refused,
+        confidence=confidence,
     )
 
 

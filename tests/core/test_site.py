@@ -125,6 +125,14 @@ def test_calibrate_warns_when_the_target_cannot_be_supported():
     assert any("cannot support" in w and "52 pneumonia films" in w for w in cal.warnings)
 
 
+def test_calibrate_without_the_margin():
+    results, films = _results([0.9, 0.8, 0.3, 0.7, 0.2, 0.1], [1, 1, 1, 0, 0, 0])
+    cal = calibrate(results, films, 0.6, confidence=None)  # 2 of 3 reach 0.6: t = 0.8
+    assert cal.threshold == 0.8 and cal.confidence is None and cal.bound_reachable
+    assert "without the model card's confidence margin" in "\n".join(cal.report_lines())
+    assert "reached with 95% confidence" in "\n".join(calibrate(results, films, 0.6).report_lines())
+
+
 def test_calibrate_needs_both_kinds():
     results, films = _results([0.9, 0.8], [1, 1])
     with pytest.raises(SiteError, match="both kinds"):
@@ -276,6 +284,17 @@ def test_cli_calibrate_then_scan_with_site(tiny_model_dir, labelled_set, tmp_pat
     assert "'Clinic A' v2" in capsys.readouterr().out
     assert [p.version for p in ProfileStore().versions("Clinic A")] == [1, 2]
     site_threshold = ProfileStore().latest("Clinic A").threshold
+
+    # Without the Wilson margin, and without saving: no new version.
+    assert (
+        main(
+            ["calibrate", str(labelled_set), "--site", "Clinic A", "--confidence", "0", "--no-save", *common]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "without the model card's confidence margin" in out and "Not saved" in out
+    assert [p.version for p in ProfileStore().versions("Clinic A")] == [1, 2]
 
     out_csv = tmp_path / "r.csv"
     assert main([str(labelled_set / "NORMAL"), "--site", "Clinic A", "--csv", str(out_csv), *common]) == 0
