@@ -96,7 +96,7 @@ class PreferencesDialog(QDialog):
         self.threshold_spin = threshold_spin(threshold_box)
         self.threshold_spin.setValue(threshold * 100)
         self.reset_button = QPushButton(
-            "Reset to model default"
+            "Reset to default"
             + (f" ({default_threshold * 100:.1f} %)" if default_threshold is not None else ""),
             threshold_box,
         )

@@ -1192,7 +1192,7 @@ class MainWindow(QMainWindow):
         return PreferencesDialog(
             device=self.settings.device,
             threshold=self.threshold if self.threshold is not None else (info.threshold if info else 0.5),
-            default_threshold=info.threshold if info else None,
+            default_threshold=self.site.default_value() if info else None,  # the site's, if any
             current_device=info.device_name if info and self._model_loaded else "",
             parent=self,
         )
@@ -1204,7 +1204,8 @@ class MainWindow(QMainWindow):
 
     def apply_preferences(self, device: str, threshold: float) -> None:
         if self.model_info is not None:
-            if abs(threshold - self.model_info.threshold) < 1e-9:
+            # Within the box's 0.1 % steps of the default (a site threshold has 4 decimals): the default.
+            if abs(threshold - (self.site.default_value() or self.model_info.threshold)) < 5e-4 + 1e-9:
                 self.reset_threshold()
             else:
                 self.set_threshold(threshold)

@@ -67,6 +67,11 @@ def test_dialog_calibrates_off_the_gui_thread_and_activates(qtbot, window, label
     assert "'Clinic A' v1" in window.viewer.operating_point.text()
     assert ProfileStore().active_site() == "Clinic A"
 
+    prefs = window.preferences_dialog()  # OK in Preferences with the site's threshold keeps the site in force
+    prefs.deleteLater()
+    window.apply_preferences(window.settings.device, prefs.threshold())
+    assert window.site.in_force.source == SITE
+
     window.set_threshold(0.3)  # the user's own threshold wins, and says what the site would give
     assert window.site.in_force.source == USER and "would give" in window.viewer.operating_point.text()
     window.reset_threshold()  # back to the site's, not the card's
