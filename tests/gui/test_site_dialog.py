@@ -132,3 +132,25 @@ def test_about_box_explains_calibration(window):
     text = about.browser.toPlainText()
     about.deleteLater()
     assert "Site calibration" in text and "at least 52 pneumonia films" in text and "When:" in text
+
+
+def test_pdf_report_names_the_threshold_in_force(tmp_path, monkeypatch):
+    from pneumo_desktop.core.results import OK, ScanResult, label_for
+    from pneumo_desktop.gui import report
+
+    from .conftest import write_images
+
+    texts: list[str] = []
+    original = report._text  # noqa: SLF001
+
+    def record(p, x, y, w, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        texts.append(text)
+        return original(p, x, y, w, text, *args, **kwargs)
+
+    monkeypatch.setattr(report, "_text", record)
+    (img,) = write_images(tmp_path / "i", 1)
+    rows = [ScanResult(str(img), OK, 0.2, label_for(OK, 0.2, 0.1049), "", threshold=0.1049)]
+    note = "0.105 from site profile 'Clinic A' v1 (calibrated 2026-12-02)"
+    ctx = report.ReportContext(model="m 1", device="CPU", threshold=0.1049, threshold_note=note)
+    report.write_pdf_report(str(tmp_path / "r.pdf"), rows, ctx)
+    assert "Set by" in texts and note in texts
