@@ -553,4 +553,8 @@ class ProfileStore:
 
     def active(self) -> SiteProfile | None:
         site = self.active_site()
-        return self.latest(site) if site else None
+        try:
+            return self.latest(site) if site else None
+        except SiteError:  # a hand-edited active.json: no active profile rather than no app
+            log.warning("the active site name in %s is not valid", self.root / "active.json")
+            return None

@@ -204,6 +204,8 @@ def test_profile_round_trip(tmp_path: Path):
     assert store.active() == profile
     store.set_active(None)
     assert store.active() is None
+    (tmp_path / "active.json").write_text('{"site": "../../etc"}', encoding="utf-8")
+    assert store.active() is None
 
 
 def test_profiles_are_append_only(tmp_path: Path):
