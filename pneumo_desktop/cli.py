@@ -35,12 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pneumo-scan",
         description="Screen chest X-rays (PNG, JPEG, DICOM...) for pneumonia, offline. "
         "Decision support only, not a diagnostic device.",
+        epilog="Site calibration: 'pneumo-scan calibrate FOLDER --site NAME' sets a clinic's threshold "
+        "from its own labelled films (see 'pneumo-scan calibrate --help'); then scan with --site NAME.",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (scanned recursively)")
     p.add_argument("--csv", type=Path, help="write one row per file to this CSV file")
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     p.add_argument("--threshold", help="operating point on the calibrated pneumonia "
-                   "probability, 0.8 or 80%% (default: the model card's)")
+                   "probability, 0.8 or 80%% (default: the site profile's with --site, else the model card's)")
+    p.add_argument("--site", metavar="NAME", help="use this site's calibrated threshold (made with "
+                   "'pneumo-scan calibrate FOLDER --site NAME'); --threshold still wins")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="bfloat16 is faster on CPUs with AVX-512 BF16")
@@ -102,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         return receive_main(argv[1:])
     from .native_noise import divert_native_stderr
 
+    if argv[:1] == ["calibrate"]:
+        if not Path("calibrate").exists():  # a file or folder named "calibrate" is still scanned
+            from .site_cli import calibrate_main
+
+            with divert_native_stderr():
+                return calibrate_main(argv[1:])
+        print("pneumo-scan: 'calibrate' is scanned as a folder here (one of that name exists); "
+              "to calibrate, run pneumo-scan from another folder.", file=sys.stderr)
     with divert_native_stderr():  # TensorFlow/absl start-up chatter goes to the log, not the terminal
         return _main(argv)
 
@@ -163,6 +175,11 @@ def _main(argv: list[str]) -> int:
     except ModelError as exc:
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         return 3
+    from .site_cli import threshold_for_scan
+
+    in_force = threshold_for_scan(args.site, predictor.card, args.threshold)  # user > site > card
+    if in_force is None:
+        return errors.EXIT_USAGE
     try:
         store = ResultsStore(args.store) if args.store else ResultsStore()
         store.keep_patient_data = args.include_patient  # otherwise names and IDs are not kept
@@ -172,7 +189,7 @@ def _main(argv: list[str]) -> int:
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         return errors.EXIT_STORE
     scanner = Scanner(
-        predictor, store=store, threshold=args.threshold, batch_size=args.batch_size,
+        predictor, store=store, threshold=in_force.value, batch_size=args.batch_size,
         use_cache=not args.no_cache,
     )
     scanner.outputs = [str(p) for p in (args.csv, args.json) if p is not None]
@@ -225,10 +242,12 @@ def _main(argv: list[str]) -> int:
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         return code or errors.EXIT_EXPORT
     if args.pdf:
-        pdf_code = _write_pdf(args, results, reviews, predictor, scanner.threshold)
+        pdf_code = _write_pdf(args, results, reviews, predictor, scanner.threshold, in_force)
         if pdf_code:
             return code or pdf_code
     _print_summary(results, scanner.threshold, predictor, time.perf_counter() - t0, args.threshold is not None)
+    if args.site or in_force.note:
+        print(f"Threshold in force: {in_force.describe()}.")
     if code:
         return code
     if not args.watch and not any(r.reason_code not in NOT_IMAGES for r in results):
@@ -301,7 +320,7 @@ def _latest_reviews(store) -> dict:  # noqa: ANN001
         return {}
 
 
-def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dict, predictor, threshold: float) -> int:  # noqa: ANN001
+def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dict, predictor, threshold: float, in_force) -> int:  # noqa: ANN001
     """The PDF report (the GUI's, drawn with Qt's PDF writer and no window). 0, or 5 on failure."""
     from .report import ReportContext, pdf_heatmaps, report_threshold, write_pdf_report
 
@@ -313,18 +332,29 @@ def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dic
                 model=predictor.version,
                 device=predictor.device_name,
                 threshold=threshold,
-                threshold_source=report_threshold(threshold, None if args.threshold is None else "--threshold",
-                                                  predictor.card.threshold).source,
+                threshold_source=report_threshold(threshold, _threshold_source(in_force), predictor.card.threshold).source,
                 include_patient=args.include_patient,
                 reviews=reviews,
+                threshold_note=in_force.describe(),
             ),
             heatmap=pdf_heatmaps(predictor),
         )
     except OSError as exc:
         print(f"pneumo-scan: the PDF report could not be written: {exc}", file=sys.stderr)
-        return 5
+        return errors.EXIT_EXPORT
     print(f"Report: {args.pdf}")
     return 0
+
+
+def _threshold_source(in_force) -> str | None:  # noqa: ANN001
+    """The report's words for where the threshold in force comes from (None: the model card)."""
+    from .core.threshold import SITE, USER
+
+    if in_force.source == USER:
+        return "--threshold"
+    if in_force.source == SITE and in_force.profile is not None:
+        return f"site profile {in_force.profile.label}"
+    return None
 
 
 def _export(args: argparse.Namespace, results: list[ScanResult], reviews: dict | None = None) -> None:

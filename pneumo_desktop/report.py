@@ -51,6 +51,7 @@ class ReportContext:
     threshold: float
     threshold_source: str = "model card"
     include_patient: bool = False
+    threshold_note: str = ""  # the threshold in force, described (core.threshold: site profile, user, card)
     reviews: Mapping[str, Review] = field(default_factory=dict)
     created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().astimezone())
     app_version: str = __version__
@@ -264,6 +265,7 @@ def _summary_page(p: Any, area: Any, results: Sequence[ScanResult], ctx: ReportC
             f"{wording.format_threshold(ctx.threshold)} ({ctx.threshold_source}): a film whose pneumonia "
             "probability is at or above it is labelled Pneumonia.",
         ),
+        *([("Set by", ctx.threshold_note)] if ctx.threshold_note else []),
         ("Device", ctx.device or wording.DASH),
         ("Files", str(counts["total"])),
         (

@@ -88,7 +88,7 @@ class PreferencesDialog(QDialog):
         self.threshold_spin = threshold_spin(threshold_box)
         self.threshold_spin.setValue(threshold * 100)
         self.reset_button = QPushButton(
-            "Reset to model default"
+            "Reset to default"
             + (f" ({default_threshold * 100:.1f} %)" if default_threshold is not None else ""),
             threshold_box,
         )
@@ -327,6 +327,12 @@ def plain_words_html(info: ModelInfo | None) -> str:
     )
 
 
+def calibration_html() -> str:
+    from ..core.site import CALIBRATION_ADVICE
+
+    return "".join(f"<p>{_h(par)}</p>" for par in CALIBRATION_ADVICE.split("\n\n"))
+
+
 def about_html(info: ModelInfo | None) -> str:
     licences = "".join(
         f"<tr><td style='padding-right:12px'>{_h(a)}</td><td>{_h(b)}</td></tr>" for a, b in LICENCES
@@ -344,6 +350,8 @@ Every result must be reviewed by a qualified clinician.</p>
 <h2>Technical details</h2>
 <h3>Model</h3>
 {model_card_html(info)}
+<h3>Site calibration</h3>
+{calibration_html()}
 <h3>Training data</h3>
 <p>{credit}</p>
 <p>{_h(DATASET_NOTE)}</p>

@@ -63,6 +63,7 @@ from ..core.paths import resources_dir
 from ..core.results import LABELS, PNEUMONIA, ScanResult, write_csv
 from ..core.scan import ScanProgress
 from ..core.store import ResultsStore, ScanRecord
+from ..core.threshold import CARD, SITE
 from ..report import default_report_dir
 from . import privacy
 from .dialogs import DISCLAIMER, AboutDialog, ExportDialog, PreferencesDialog, threshold_spin
@@ -71,6 +72,7 @@ from .logs import diagnostics_text, log_dir
 from .review import ReviewController
 from .service import ModelInfo, ModelService, ReportRequest
 from .settings import Settings
+from .site_dialog import SiteController
 from .table import (
     LABEL,
     NAME,
@@ -263,6 +265,7 @@ class MainWindow(QMainWindow):
         self.proxy = ResultsFilterProxy(self)
         self.proxy.setSourceModel(self.results_model)
 
+        self.site = SiteController(self)  # the site profile and the threshold in force
         self._build_actions()
         self.dicom = DicomNetwork(self)  # receiving films / sending results: off unless switched on
         self._build_ui()
@@ -506,6 +509,7 @@ class MainWindow(QMainWindow):
         self.watch_label.setVisible(False)
         self.statusBar().addPermanentWidget(self.watch_label)
         self.statusBar().addPermanentWidget(self.model_busy)
+        self.statusBar().addPermanentWidget(self.site.label)
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().setSizeGripEnabled(True)
 
@@ -568,6 +572,7 @@ class MainWindow(QMainWindow):
         scan_menu = mb.addMenu("&Scan")
         scan_menu.addAction(self.cancel_action)
         scan_menu.addAction(self.reset_threshold_action)
+        scan_menu.addAction(self.site.action)
 
         view_menu = mb.addMenu("&View")
         view_menu.addAction(self.history_dock.toggleViewAction())
@@ -647,7 +652,7 @@ class MainWindow(QMainWindow):
         self.threshold_spin.blockSignals(False)
         self.threshold_spin.setEnabled(True)
         self.reset_threshold_action.setEnabled(True)
-        self.set_threshold(saved if saved is not None else info.threshold, remember=False)
+        self.set_threshold(self.site.threshold_on_load(info, saved), remember=False)
         self.viewer.set_heatmaps_available(info.heatmaps)
         self.viewer.set_card_threshold(info.threshold)
         self.heatmap_action.setVisible(info.heatmaps)
@@ -699,26 +704,28 @@ class MainWindow(QMainWindow):
             self.settings.set_threshold(self.model_info.title, value)
         if changed:
             self.results_model.relabel(value)
-        default = self.model_info.threshold if self.model_info else None
+        self.site.refresh()
+        default = self.site.default_value()
         self.threshold_spin.setStyleSheet(
             "" if default is None or abs(default - value) < 1e-9 else "font-weight: 600;"
         )
 
     def threshold_source(self) -> str:
-        """Where the threshold in force comes from, in words (one place to change)."""
-        from ..core.wording import threshold_in_force
-
-        found = threshold_in_force(self.threshold, self.model_info.threshold if self.model_info else None)
-        return found.source if found else "model card"
+        """Where the threshold in force comes from, in words (core.threshold decides, via the site
+        controller: the user's own > the site profile's > the model card's)."""
+        in_force = self.site.in_force
+        if in_force is None or in_force.source == CARD:
+            return "model card"
+        if in_force.source == SITE and in_force.profile is not None:
+            return f"site profile {in_force.profile.label}"
+        return "set by the user"
 
     def reset_threshold(self) -> None:
         if self.model_info is None:
             return
-        self.set_threshold(self.model_info.threshold, remember=False)
         self.settings.set_threshold(self.model_info.title, None)
-        self.statusBar().showMessage(
-            f"Threshold reset to the model default ({self.model_info.threshold * 100:.1f} %)", 5000
-        )
+        self.set_threshold(self.site.default_value(), remember=False)
+        self.statusBar().showMessage(f"Threshold reset: {self.site.describe()}", 5000)
 
     # =========================================================================================
     # Opening and scanning
@@ -1166,6 +1173,7 @@ class MainWindow(QMainWindow):
                 threshold=self.threshold if self.threshold is not None else 0.5,
                 threshold_source=self.threshold_source(),
                 reviews=self.results_model.reviews(),
+                threshold_note=self.site.describe(),
             )
         )
 
@@ -1226,7 +1234,7 @@ class MainWindow(QMainWindow):
         return PreferencesDialog(
             device=self.settings.device,
             threshold=self.threshold if self.threshold is not None else (info.threshold if info else 0.5),
-            default_threshold=info.threshold if info else None,
+            default_threshold=self.site.default_value() if info else None,  # the site's, if any
             current_device=info.device_name if info and self._model_loaded else "",
             parent=self,
         )
@@ -1238,7 +1246,8 @@ class MainWindow(QMainWindow):
 
     def apply_preferences(self, device: str, threshold: float) -> None:
         if self.model_info is not None:
-            if abs(threshold - self.model_info.threshold) < 1e-9:
+            # Within the box's 0.1 % steps of the default (a site threshold has 4 decimals): the default.
+            if abs(threshold - (self.site.default_value() or self.model_info.threshold)) < 5e-4 + 1e-9:
                 self.reset_threshold()
             else:
                 self.set_threshold(threshold)

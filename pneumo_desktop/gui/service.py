@@ -59,6 +59,7 @@ class ReportRequest:
     threshold: float
     threshold_source: str = "model card"
     reviews: dict[str, Any] = field(default_factory=dict)  # core.review: latest review per film
+    threshold_note: str = ""  # where the threshold comes from (card, site profile, user)
 
 
 def explain_module() -> Any | None:
@@ -292,6 +293,7 @@ class ModelWorker(QObject):
                 threshold_source=request.threshold_source,
                 include_patient=request.include_patient,
                 reviews=request.reviews,
+                threshold_note=request.threshold_note,
             )
             write_pdf_report(
                 request.path,

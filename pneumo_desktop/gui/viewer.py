@@ -369,6 +369,7 @@ class ViewerPanel(QWidget):
         self._changed = False  # the file on disk is not the one that was scanned
         self._age = ""  # the patient's age in words, read with self._xray
         self._card_threshold: float | None = None
+        self._operating_point = ""  # the threshold in force, described (set by the window)
 
         # toolbar
         bar = QHBoxLayout()
@@ -639,6 +640,12 @@ class ViewerPanel(QWidget):
         self.patient_button.setText("Hide patient name" if on else "Show patient name")
         self._fill_details()
 
+    def set_operating_point(self, text: str) -> None:
+        """Name the threshold in force and its source (core.threshold: a site profile, the user's,
+        the card's) in the Threshold row."""
+        self._operating_point = text
+        self._fill_details()
+
     def _fill_details(self) -> None:
         """Build the whole details view from the current result alone (or from nothing).
 
@@ -654,6 +661,8 @@ class ViewerPanel(QWidget):
             age=self._age if x is not None else "",
             card_threshold=self._card_threshold,
         )
+        if self._operating_point and (r is None or "Threshold" in rows):
+            rows["Threshold"] = self._operating_point
         if r is None:
             self.result_icon.clear()
             self.result_text.setText("–")

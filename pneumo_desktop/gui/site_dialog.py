@@ -1,0 +1,592 @@
+"""Site calibration in the app: the dialog, its plots, and the controller that keeps the window's
+threshold in force (card < site profile < the user's own) and names it in the status bar, the
+viewer and the PDF report.
+
+The calibration scan runs in the model's thread (the thread that owns the model), through a small
+worker object moved there; the GUI thread only gets progress and the result through signals.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import threading
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import stats
+from ..core.errors import PneumoError
+from ..core.site import (
+    CALIBRATION_ADVICE,
+    Calibration,
+    ProfileStore,
+    SiteError,
+    SiteProfile,
+    calibrate,
+    card_auc,
+    check_site_name,
+    read_labelled,
+    scan_films,
+)
+from ..core.threshold import SITE, ThresholdInForce, resolve_threshold
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots (QPainter: no plotting library in the app)
+
+
+class CurvePlot(QWidget):
+    """A small 0-1 by 0-1 line plot: named series, an optional marked point and vertical line."""
+
+    COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57")
+
+    def __init__(self, title: str, x_label: str, y_label: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title, self.x_label, self.y_label = title, x_label, y_label
+        self.series: list[tuple[str, list[tuple[float, float]]]] = []
+        self.point: tuple[float, float, str] | None = None
+        self.vline: tuple[float, str] | None = None
+        self.diagonal = False
+        self.setMinimumSize(260, 220)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_data(
+        self,
+        series: list[tuple[str, list[tuple[float, float]]]],
+        point: tuple[float, float, str] | None = None,
+        vline: tuple[float, str] | None = None,
+    ) -> None:
+        self.series, self.point, self.vline = series, point, vline
+        self.update()
+
+    def paintEvent(self, _event: Any) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), QColor("white"))
+        fm = p.fontMetrics()
+        lh = fm.height()
+        plot = QRectF(self.rect()).adjusted(
+            lh * 1.4 + fm.horizontalAdvance("0.0") + 8, lh * 1.6, -lh * 0.8, -lh * 2.4
+        )
+
+        def at(x: float, y: float) -> QPointF:
+            return QPointF(plot.left() + x * plot.width(), plot.bottom() - y * plot.height())
+
+        p.setPen(QPen(QColor("#e3e6ea"), 1))
+        for i in range(1, 5):
+            p.drawLine(at(i / 5, 0), at(i / 5, 1))
+            p.drawLine(at(0, i / 5), at(1, i / 5))
+        p.setPen(QPen(QColor("#5b6168"), 1))
+        p.drawRect(plot)
+        for i in range(0, 6):
+            v = i / 5
+            p.drawText(
+                QRectF(at(v, 0).x() - 20, plot.bottom() + 2, 40, lh),
+                Qt.AlignmentFlag.AlignHCenter,
+                f"{v:.1f}",
+            )
+            p.drawText(
+                QRectF(plot.left() - 34, at(0, v).y() - lh / 2, 30, lh),
+                Qt.AlignmentFlag.AlignRight,
+                f"{v:.1f}",
+            )
+        p.drawText(
+            QRectF(plot.left(), plot.bottom() + lh * 1.2, plot.width(), lh),
+            Qt.AlignmentFlag.AlignHCenter,
+            self.x_label,
+        )
+        p.save()
+        p.translate(lh * 0.2, plot.center().y())
+        p.rotate(-90)
+        p.drawText(
+            QRectF(-plot.height() / 2, 0, plot.height(), lh), Qt.AlignmentFlag.AlignHCenter, self.y_label
+        )
+        p.restore()
+        bold = p.font()
+        bold.setBold(True)
+        p.setFont(bold)
+        p.drawText(QRectF(0, 2, self.width(), lh), Qt.AlignmentFlag.AlignHCenter, self.title)
+        p.setFont(self.font())
+        if self.diagonal:
+            p.setPen(QPen(QColor("#b0b5bb"), 1, Qt.PenStyle.DashLine))
+            p.drawLine(at(0, 0), at(1, 1))
+        if self.vline is not None:
+            x, text = self.vline
+            p.setPen(QPen(QColor("#8a8f96"), 1, Qt.PenStyle.DotLine))
+            p.drawLine(at(x, 0), at(x, 1))
+            p.drawText(at(x, 0.03) + QPointF(4, 0), text)
+        legend_y = plot.top() + 4
+        for (name, pts), colour in zip(self.series, self.COLOURS, strict=False):
+            pts = [(x, y) for x, y in pts if x == x and y == y]  # drop nan
+            if not pts:
+                continue
+            path = QPainterPath(at(*pts[0]))
+            for x, y in pts[1:]:
+                path.lineTo(at(x, y))
+            p.setPen(QPen(QColor(colour), 2))
+            p.drawPath(path)
+            if len(self.series) > 1:
+                p.drawLine(
+                    QPointF(plot.right() - 110, legend_y + lh / 2),
+                    QPointF(plot.right() - 92, legend_y + lh / 2),
+                )
+                p.setPen(QColor("#202326"))
+                p.drawText(QPointF(plot.right() - 88, legend_y + lh * 0.8), name)
+                legend_y += lh
+        if self.point is not None:
+            x, y, text = self.point
+            c = at(x, y)
+            p.setPen(QPen(QColor("#202326"), 1.5))
+            p.setBrush(QColor("#f0b400"))
+            p.drawEllipse(c, 5, 5)
+            p.drawText(c + QPointF(8, 14 if y > 0.5 else -6), text)
+        p.end()
+
+
+def roc_series(points: Any) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in points]
+
+
+def predictive_series(sensitivity: float, specificity: float, n: int = 99) -> tuple[list, list]:
+    xs = [(i + 1) / (n + 1) for i in range(n)]
+    vals = [stats.predictive_values(sensitivity, specificity, x) for x in xs]
+    return [(x, v[0]) for x, v in zip(xs, vals, strict=True)], [
+        (x, v[1]) for x, v in zip(xs, vals, strict=True)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker in the model thread
+
+
+class _Either:
+    """Cancelled when either event is set (the dialog's cancel, or the window closing)."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+class CalibrationWorker(QObject):
+    """Lives in the model thread: scans the films with the loaded model, then calibrates."""
+
+    progress = Signal(int, int)
+    finished = Signal(object)  # Calibration
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, model_worker: Any) -> None:
+        super().__init__()
+        self.model_worker = model_worker  # gui.service.ModelWorker: its predictor and store
+
+    @Slot(object)
+    def run(self, job: dict[str, Any]) -> None:
+        cancel = _Either(job["cancel"], self.model_worker.stopping)
+        predictor = self.model_worker.predictor
+        if predictor is None:
+            self.failed.emit("The model is not loaded, so nothing can be calibrated.")
+            return
+        from ..core.scan import Scanner
+
+        try:
+            scanner = Scanner(predictor, store=self.model_worker.store, batch_size=job["batch_size"])
+            films = read_labelled(job["source"])  # walks a folder: here, not in the GUI thread
+            results = scan_films(scanner, films, cancel, self.progress.emit)  # type: ignore[arg-type]
+            if results is None or cancel.is_set():
+                self.cancelled.emit()
+                return
+            cal = calibrate(results, films, job["target"], job["prevalence"], card_auc(predictor.card.raw))
+        except PneumoError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a sentence for the user, the traceback for the log
+            log.exception("site calibration failed")
+            self.failed.emit(
+                f"The calibration stopped because of an unexpected error ({type(exc).__name__})."
+            )
+            return
+        self.finished.emit(cal)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dialog
+
+
+class SiteDialog(QDialog):
+    """Calibrate on the clinic's own labelled films; show ROC and PPV/NPV; make the profile active."""
+
+    _run = Signal(object)
+    activated = Signal(object)  # SiteProfile | None
+
+    def __init__(self, controller: SiteController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle("Site calibration")
+        self.resize(900, 720)
+        self._cancel: threading.Event | None = None
+        self.calibration: Calibration | None = None
+        self.profile: SiteProfile | None = controller.active
+
+        self.site_box = QComboBox(self)
+        self.site_box.setEditable(True)
+        self.site_box.addItems(controller.profiles.sites())
+        self.site_box.setCurrentText(self.profile.site if self.profile else "")
+        self.site_box.lineEdit().setPlaceholderText("e.g. Clinic A")
+        self.source_edit = QLineEdit(self)
+        self.source_edit.setPlaceholderText(
+            "Folder with NORMAL and PNEUMONIA subfolders, or a CSV of path,label"
+        )
+        browse = QPushButton("Folder…", self)
+        browse.clicked.connect(self._choose_folder)
+        browse_csv = QPushButton("CSV…", self)
+        browse_csv.clicked.connect(self._choose_csv)
+        src_row = QHBoxLayout()
+        src_row.addWidget(self.source_edit, 1)
+        src_row.addWidget(browse)
+        src_row.addWidget(browse_csv)
+        self.target_spin = QDoubleSpinBox(self)
+        self.target_spin.setRange(50.0, 99.5)
+        self.target_spin.setDecimals(1)
+        self.target_spin.setSuffix(" %")
+        self.target_spin.setValue(95.0)
+        self.prevalence_check = QCheckBox("Our prevalence is known:", self)
+        self.prevalence_spin = QDoubleSpinBox(self)
+        self.prevalence_spin.setRange(0.1, 99.9)
+        self.prevalence_spin.setDecimals(1)
+        self.prevalence_spin.setSuffix(" %")
+        self.prevalence_spin.setValue(20.0)
+        self.prevalence_spin.setEnabled(False)
+        self.prevalence_check.toggled.connect(self.prevalence_spin.setEnabled)
+        prev_row = QHBoxLayout()
+        prev_row.addWidget(self.prevalence_check)
+        prev_row.addWidget(self.prevalence_spin)
+        prev_row.addStretch(1)
+        form = QFormLayout()
+        form.addRow("Site name", self.site_box)
+        form.addRow("Labelled films", src_row)
+        form.addRow("Target sensitivity", self.target_spin)
+        form.addRow("Prevalence", prev_row)
+
+        self.run_button = QPushButton("Calibrate", self)
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Stop", self)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress, 1)
+
+        self.roc_plot = CurvePlot(
+            "ROC curve on your films",
+            "1 − specificity (false alarms among normal films)",
+            "sensitivity",
+            self,
+        )
+        self.roc_plot.diagonal = True
+        self.pv_plot = CurvePlot(
+            "Predictive values against prevalence", "prevalence of pneumonia", "predictive value", self
+        )
+        plots = QHBoxLayout()
+        plots.addWidget(self.roc_plot)
+        plots.addWidget(self.pv_plot)
+        self.report = QTextBrowser(self)
+        self.report.setMinimumHeight(160)
+
+        self.activate_button = QPushButton("Use this profile for screening", self)
+        self.activate_button.setEnabled(False)
+        self.activate_button.clicked.connect(self.activate)
+        self.deactivate_button = QPushButton("Stop using a site profile", self)
+        self.deactivate_button.setEnabled(controller.active is not None)
+        self.deactivate_button.clicked.connect(self.deactivate)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.activate_button)
+        bottom.addWidget(self.deactivate_button)
+        bottom.addStretch(1)
+        bottom.addWidget(buttons)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(run_row)
+        layout.addLayout(plots, 3)
+        layout.addWidget(self.report, 2)
+        layout.addLayout(bottom)
+
+        self.worker = CalibrationWorker(controller.window.service.worker)
+        self.worker.moveToThread(controller.window.service.thread)
+        self._run.connect(self.worker.run)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.finished.connect(self._cleanup)
+
+        if self.profile is not None:
+            self.show_profile(self.profile)
+        else:
+            self.report.setPlainText(CALIBRATION_ADVICE)
+
+    # -- input -------------------------------------------------------------------------------
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder with NORMAL and PNEUMONIA subfolders")
+        if folder:
+            self.source_edit.setText(folder)
+
+    def _choose_csv(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "CSV of path,label", "", "CSV files (*.csv);;All files (*)"
+        )
+        if path:
+            self.source_edit.setText(path)
+
+    @property
+    def running(self) -> bool:
+        return self._cancel is not None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        try:
+            site = check_site_name(self.site_box.currentText())
+            if not self.source_edit.text().strip():
+                raise SiteError("Choose the folder (or CSV file) of films whose outcome is known.")
+        except SiteError as exc:
+            self.report.setPlainText(str(exc))
+            return
+        if not self.controller.window.is_model_ready:
+            self.report.setPlainText("The model is not loaded yet; try again in a moment.")
+            return
+        self._site = site
+        self._cancel = threading.Event()
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.activate_button.setEnabled(False)
+        self.progress.setRange(0, 0)  # busy until the films are listed
+        self.progress.setValue(0)
+        self.report.setPlainText("Listing and scanning the films…")
+        self._run.emit(
+            {
+                "source": self.source_edit.text().strip(),
+                "target": self.target_spin.value() / 100,
+                "prevalence": self.prevalence_spin.value() / 100
+                if self.prevalence_check.isChecked()
+                else None,
+                "batch_size": self.controller.window.batch_size,
+                "cancel": self._cancel,
+            }
+        )
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    # -- results -----------------------------------------------------------------------------
+    def _done(self) -> None:
+        self._cancel = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+
+    def _on_failed(self, message: str) -> None:
+        self._done()
+        self.report.setPlainText(message)
+
+    def _on_cancelled(self) -> None:
+        self._done()
+        self.report.setPlainText("Calibration stopped; nothing was saved.")
+
+    def _on_finished(self, cal: Calibration) -> None:
+        self._done()
+        self.calibration = cal
+        info = self.controller.window.model_info
+        try:
+            self.profile = self.controller.profiles.add(
+                self._site, cal, info, source=self.source_edit.text().strip()
+            )
+        except (OSError, SiteError) as exc:
+            self.report.setPlainText(f"The profile could not be saved: {exc}")
+            return
+        self.show_profile(self.profile, cal.report_lines())
+        self.activate_button.setEnabled(True)
+
+    def show_profile(self, profile: SiteProfile, lines: list[str] | None = None) -> None:
+        m = profile.metrics
+        se, sp = float(m.get("sensitivity", float("nan"))), float(m.get("specificity", float("nan")))
+        self.roc_plot.set_data(
+            [("ROC", roc_series(profile.roc))], (1 - sp, se, f"threshold {profile.threshold:.3f}")
+        )
+        ppv, npv = predictive_series(se, sp)
+        prev = float(m.get("prevalence", float("nan")))
+        self.pv_plot.set_data(
+            [("PPV", ppv), ("NPV", npv)], vline=(prev, f"{prev * 100:.0f}%") if prev == prev else None
+        )
+        head = (
+            f"<p><b>Site profile {html.escape(profile.label)}</b>, calibrated {html.escape(profile.created[:16])} "
+            f"by {html.escape(profile.user)} for model {html.escape(profile.model_title)}.</p>"
+        )
+        if lines is None:
+            lines = [
+                f"Threshold {profile.threshold:.4f}; sensitivity {se * 100:.1f}%, specificity {sp * 100:.1f}% "
+                f"on {profile.n_pos} pneumonia and {profile.n_neg} normal films.",
+                f"Positive predictive value (PPV) {m.get('ppv', float('nan')) * 100:.1f}%, negative predictive "
+                f"value (NPV) {m.get('npv', float('nan')) * 100:.1f}% at a prevalence of {prev * 100:.1f}%.",
+            ]
+        body = "".join(
+            f"<p style='margin:2px 0;{' color:#b03a2e' if ln.startswith('Warning') else ''}'>{html.escape(ln)}</p>"
+            for ln in lines
+        )
+        mismatch = self.controller.mismatch(profile)
+        warn = f"<p style='color:#b03a2e'>Not applied: {html.escape(mismatch)}.</p>" if mismatch else ""
+        self.report.setHtml(head + body + warn)
+
+    # -- activation --------------------------------------------------------------------------
+    def activate(self) -> None:
+        if self.profile is not None:
+            self.controller.activate(self.profile.site)
+            self.deactivate_button.setEnabled(True)
+            self.activated.emit(self.profile)
+
+    def deactivate(self) -> None:
+        self.controller.activate(None)
+        self.deactivate_button.setEnabled(False)
+        self.activated.emit(None)
+
+    def reject(self) -> None:
+        self.cancel()
+        super().reject()
+
+    def _cleanup(self) -> None:
+        self.cancel()
+        self.worker.deleteLater()  # deleted in the model thread once its current job returns
+
+
+# ---------------------------------------------------------------------------------------------
+# The window's side
+
+
+def window_value(in_force: ThresholdInForce) -> float:
+    """The threshold as the window keeps it (4 decimals). A site threshold is the probability of a
+    calibration film, so it is rounded down: the film at the threshold stays flagged."""
+    if in_force.source != SITE:
+        return in_force.value
+    return max(1e-4, math.floor(in_force.value * 1e4 + 1e-9) / 1e4)
+
+
+class SiteController(QObject):
+    """Owns the active site profile for a window and the one threshold in force it implies."""
+
+    changed = Signal(object)  # ThresholdInForce
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.profiles = ProfileStore()
+        self.active: SiteProfile | None = self.profiles.active()
+        self.in_force: ThresholdInForce | None = None
+        self.label = QLabel("", window)
+        self.label.setObjectName("siteStatus")
+        self.action = QAction("Site calibration…", window)
+        self.action.setStatusTip("Set this site's threshold from its own films whose outcome is known")
+        self.action.triggered.connect(self.open_dialog)
+        self.dialog: SiteDialog | None = None
+
+    def mismatch(self, profile: SiteProfile | None) -> str:
+        info = self.window.model_info
+        return profile.mismatch(info) if profile is not None and info is not None else ""
+
+    def default_value(self) -> float | None:
+        """The threshold without the user's own: the site's when it applies, else the card's."""
+        info = self.window.model_info
+        return window_value(resolve_threshold(info, self.active)) if info is not None else None
+
+    def threshold_on_load(self, info: Any, saved: float | None) -> float:
+        in_force = resolve_threshold(info, self.active, saved)
+        if in_force.note:
+            self.window.statusBar().showMessage(f"Site profile not applied: {in_force.note}", 15000)
+        return window_value(in_force)
+
+    def refresh(self) -> ThresholdInForce | None:
+        """Recompute the threshold in force (the user's own is the one saved in the settings)."""
+        info = self.window.model_info
+        if info is None:
+            return None
+        override = self.window.settings.threshold(info.title)
+        self.in_force = resolve_threshold(info, self.active, override)
+        self.label.setText(self.in_force.short)
+        self.label.setToolTip(self.in_force.describe())
+        viewer = getattr(self.window, "viewer", None)
+        if viewer is not None and hasattr(viewer, "set_operating_point"):
+            viewer.set_operating_point(self.in_force.describe())
+        self.changed.emit(self.in_force)
+        return self.in_force
+
+    def describe(self) -> str:
+        return self.in_force.describe() if self.in_force is not None else ""
+
+    def activate(self, site: str | None) -> None:
+        """Make ``site``'s latest profile the active one (None: no site profile); the user's own
+        threshold is cleared, so the profile's threshold is the one in force."""
+        self.profiles.set_active(site)
+        self.active = self.profiles.active()
+        info = self.window.model_info
+        if info is None:
+            return
+        self.window.settings.set_threshold(info.title, None)
+        value = self.default_value()
+        if value is not None:
+            self.window.set_threshold(value, remember=False)
+        in_force = self.refresh()
+        if in_force is not None:
+            self.window.statusBar().showMessage(f"Threshold in force: {in_force.describe()}", 10000)
+
+    def open_dialog(self) -> SiteDialog:
+        if self.dialog is None:
+            self.dialog = SiteDialog(self, self.window)
+            self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.dialog.destroyed.connect(self._forget_dialog)
+        self.dialog.open()
+        return self.dialog
+
+    def _forget_dialog(self) -> None:
+        self.dialog = None
+
+    def close(self) -> None:
+        if self.dialog is not None:
+            self.dialog.cancel()
