@@ -63,6 +63,14 @@ class Predictor:
             raise ModelError(f"Unknown precision {precision!r}: choose float32 or bfloat16.")
         t0 = time.perf_counter()
         self.card = ModelCard.load(model_dir or default_model_dir())
+        # The runtime is chosen in one place, core.runtime: a lean one (OpenVINO, ONNX Runtime) when
+        # the model folder holds its export and the package is installed, else TensorFlow below.
+        from .runtime import for_predictor
+
+        self.lean = for_predictor(self.card, device, precision, verify)
+        if self.lean is not None:
+            self._start_lean(precision, t0)
+            return
         if verify:
             self.card.verify()
         _quiet_backend_logs()
@@ -96,6 +104,20 @@ class Predictor:
             self.load_seconds,
         )
 
+    def _start_lean(self, precision: str, t0: float) -> None:
+        """Set up on a lean runtime (no Keras model: ``self.model`` is None)."""
+        self.device_name = self.lean.device_name
+        self.precision = precision
+        self.model = None
+        self._ood = None
+        try:
+            self.warm_up()
+        except Exception as exc:  # noqa: BLE001 - e.g. a mismatched OOD reference file
+            raise ModelError(f"The model in {self.card.folder} cannot run: {exc}") from exc
+        self.load_seconds = time.perf_counter() - t0
+        log.info("model %s %s ready on %s in %.1f s", self.card.name, self.card.version, self.device_name,
+                 self.load_seconds)  # fmt: skip
+
     # ---------------------------------------------------------------------------------------
     @property
     def model(self):  # noqa: ANN201
@@ -123,6 +145,8 @@ class Predictor:
         """(N, s, s, c) preprocessed batch -> (N,) uncalibrated probabilities."""
         if len(batch) == 0:
             return np.zeros((0,), dtype=np.float64)
+        if self.lean is not None:
+            return self.lean.run(batch).probability
         import keras
 
         out = self._run(self.model, batch)
@@ -161,6 +185,9 @@ class Predictor:
         return self._ood
 
     def _predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.lean is not None:
+            out = self.lean.run(batch)
+            return out.probability, out.pooled
         import keras
 
         if self._feature_model is None:
