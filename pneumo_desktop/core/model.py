@@ -121,11 +121,18 @@ class Predictor:
     # ---------------------------------------------------------------------------------------
     @property
     def model(self):  # noqa: ANN201
+        if self._model is None and self.lean is not None:  # on a lean runtime, Keras only on demand
+            import keras
+
+            model = keras.models.load_model(self.card.model_path, compile=False)
+            self._model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
         return self._model
 
     @model.setter
     def model(self, model) -> None:  # noqa: ANN001
         """Replacing the network (e.g. the randomisation sanity check) drops what was built on it."""
+        if model is not None:
+            self.lean = None  # predictions and heatmaps now come from this network
         self._model = model
         self._feature_model = None
         self._graphs: dict[int, tuple] = {}
