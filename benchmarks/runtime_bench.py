@@ -155,7 +155,8 @@ def ensure_exports(model_dir: Path, tmp: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model-dir", type=Path, default=REPO / "resources" / "model")
-    ap.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    ap.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
+                    help="in this order; a name given twice runs twice (interleave to even out a shared machine's load)")  # fmt: skip
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--naive-n", type=int, default=48, help="films for the naive loop (it is slow)")
     ap.add_argument("--worker", choices=list(CONFIGS), help=argparse.SUPPRESS)
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = json.loads(out.read_text())
             r["ready_s"] = r["ready_epoch"] - start
-            results[name] = r
+            r["name"] = name
+            results[name if name not in results else f"{name}#{len(results)}"] = r
             print(f"  {name}: {r['n'] / r['seconds']:.1f} img/s on {r['device']}", flush=True)
     print(f"load average after {os.getloadavg()[0]:.2f}")
 
@@ -206,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
               "| labels = TF f32 | max abs dp |")  # fmt: skip
     print("\n" + header)
     print("|" + "---|" * (header.count("|") - 1))
-    for name, r in results.items():
+    for r in results.values():
+        name = r["name"]
         runtime, _precision, label = CONFIGS[name]
         rate = r["n"] / r["seconds"]
         ratio = f"{rate / (naive['n'] / naive['seconds']):.1f}" if naive else "-"

@@ -186,6 +186,9 @@ class OpenVINOModel(LeanModel):
     """OpenVINO's CPU plugin. ``bfloat16`` asks for bf16 inference (AMX / AVX-512 BF16 CPUs)."""
 
     runtime = "openvino"
+    #: Threads not pinned to cores: the app shares the CPU with its GUI and with other programs, and
+    #: a pinned thread cannot move off a core that another process is using.
+    config: dict[str, Any] = {"ENABLE_CPU_PINNING": False}
 
     def __init__(self, card: ModelCard, entry: dict[str, Any], precision: str) -> None:
         super().__init__(card, entry, precision)
@@ -194,8 +197,8 @@ class OpenVINOModel(LeanModel):
         core = ov.Core()
         xml = next(f for f in entry["files"] if f.endswith(".xml"))
         model = core.read_model(str(card.folder / xml))
-        hint = "bf16" if precision == "bfloat16" else "f32"
-        self.compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+        config = dict(self.config, INFERENCE_PRECISION_HINT="bf16" if precision == "bfloat16" else "f32")
+        self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         self.outputs = [self.compiled.output(i) for i in range(len(self.output_names))]
         actual = self.compiled.get_property("INFERENCE_PRECISION_HINT")
