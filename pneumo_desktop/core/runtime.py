@@ -182,6 +182,27 @@ class LeanModel:
         )
 
 
+def import_openvino():  # noqa: ANN201
+    """``import openvino`` without its model converter, which the app never uses.
+
+    Importing ``openvino`` also imports ``openvino.tools.ovc`` (``convert_model``), and that starts
+    OpenVINO's usage telemetry (openvino-telemetry: a sender thread, a consent check in the home
+    folder). An offline medical app wants none of it, so the converter's import is made to fail
+    (``None`` in ``sys.modules``), which OpenVINO's ``__init__`` tolerates; the frozen app does not
+    bundle ``openvino.tools`` at all. :func:`export` imports the converter explicitly.
+    """
+    if "openvino" not in sys.modules:
+        blocked = "openvino.tools.ovc" not in sys.modules
+        if blocked:
+            sys.modules["openvino.tools.ovc"] = None  # type: ignore[assignment]
+        try:
+            import openvino  # noqa: F401
+        finally:
+            if blocked:
+                del sys.modules["openvino.tools.ovc"]
+    return sys.modules["openvino"]
+
+
 class OpenVINOModel(LeanModel):
     """OpenVINO's CPU plugin. ``bfloat16`` asks for bf16 inference (AMX / AVX-512 BF16 CPUs)."""
 
@@ -192,8 +213,7 @@ class OpenVINOModel(LeanModel):
 
     def __init__(self, card: ModelCard, entry: dict[str, Any], precision: str) -> None:
         super().__init__(card, entry, precision)
-        import openvino as ov
-
+        ov = import_openvino()
         core = ov.Core()
         xml = next(f for f in entry["files"] if f.endswith(".xml"))
         model = core.read_model(str(card.folder / xml))
@@ -314,8 +334,9 @@ def export(model_dir: str | Path, formats: tuple[str, ...] = LEAN, compress_fp16
         t0 = time.perf_counter()
         if fmt == "openvino":
             import openvino as ov
+            from openvino.tools.ovc import convert_model
 
-            ov_model = ov.convert_model(forward)
+            ov_model = convert_model(forward)
             for i, name in enumerate(OUTPUTS):
                 ov_model.outputs[i].get_tensor().set_names({name})
             ov_model.inputs[0].get_tensor().set_names({"image"})

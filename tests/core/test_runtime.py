@@ -168,3 +168,24 @@ def test_bundled_model_export_matches_tensorflow(chest_dir, monkeypatch):
         np.testing.assert_allclose([p.probability for p in got], [p.probability for p in want], atol=1e-4)
         np.testing.assert_allclose([p.ood_score for p in got], [p.ood_score for p in want], rtol=1e-3)
         np.testing.assert_allclose(gradcam(lean, xrays[0]), gradcam(reference, xrays[0]), atol=1e-3)
+
+
+def test_openvino_runtime_starts_no_telemetry(exported_dir):
+    """Loading the OpenVINO model must not import OpenVINO's converter and its usage telemetry."""
+    import subprocess
+    import sys
+
+    if not HAVE["openvino"]:
+        pytest.skip("OpenVINO is not installed")
+    code = (
+        "import os, sys, threading\n"
+        "os.environ['PNEUMO_RUNTIME'] = 'openvino'\n"
+        "from pneumo_desktop.core.model import Predictor\n"
+        f"p = Predictor({str(exported_dir)!r}, device='cpu')\n"
+        "assert p.lean is not None and p.lean.runtime == 'openvino'\n"
+        "extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]\n"
+        "print(sorted(m for m in sys.modules if 'telemetry' in m or m.startswith('openvino.tools')), extra)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[] []"
