@@ -121,6 +121,10 @@ def gradcam(predictor, xray: XRay | np.ndarray, layer: str | None = None) -> np.
     from PIL import Image
 
     layer_name = layer or predictor.card.gradcam_layer
+    if getattr(predictor, "lean", None) is not None and layer_name == predictor.card.gradcam_layer:
+        from .runtime import lean_heatmap  # a lean runtime's forward pass returns the CAM
+
+        return lean_heatmap(predictor, xray)
     _, conv_and_grads = _gradient_model(predictor, layer_name)
     pixels = xray.pixels if isinstance(xray, XRay) else xray
     x = preprocess(pixels, predictor.spec)[None].astype(np.float32)

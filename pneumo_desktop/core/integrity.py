@@ -122,9 +122,11 @@ def write_manifest(folder: str | Path, extra: list[str] | None = None) -> dict[s
     return raw[MANIFEST]
 
 
-def verify_manifest(folder: str | Path, raw: dict[str, Any]) -> bool:
+def verify_manifest(folder: str | Path, raw: dict[str, Any], may_be_absent: frozenset[str] = frozenset()) -> bool:
     """Raise :class:`ModelError` unless every part of the model folder matches the card's manifest.
-    False (and a warning) when the card has no manifest."""
+    False (and a warning) when the card has no manifest. ``may_be_absent``: files the runtime in use
+    does not read (the .keras weights under a lean runtime, whose own export is checked by
+    core.runtime); when present they are still checked."""
     folder = Path(folder)
     manifest = raw.get(MANIFEST)
     if not manifest:
@@ -139,6 +141,8 @@ def verify_manifest(folder: str | Path, raw: dict[str, Any]) -> bool:
         if path is None:
             raise ModelError(f"The model manifest names a file outside its folder ({name!r}). {reinstall}")
         if not path.is_file():
+            if name in may_be_absent:
+                continue
             raise ModelError(f"The model file {name} is missing from {folder}. {reinstall}")
         actual = sha256_of(path)
         if actual != str(expected).lower():

@@ -66,6 +66,18 @@ class Predictor:
             raise ModelError(f"Unknown precision {precision!r}: choose float32 or bfloat16.")
         t0 = time.perf_counter()
         self.card = ModelCard.load(model_dir or default_model_dir())
+        # The runtime is chosen in one place, core.runtime: a lean one (OpenVINO, ONNX Runtime) when
+        # the model folder holds its export and the package is installed, else TensorFlow below.
+        from .runtime import for_predictor
+
+        self.lean = for_predictor(self.card, device, precision, verify)
+        if self.lean is not None:
+            if verify:  # the rest of the folder (OOD reference, card fields); the .keras may be left out
+                from .integrity import verify_manifest
+
+                verify_manifest(self.card.folder, self.card.raw, frozenset({self.card.raw["model_file"]}))
+            self._start_lean(precision, t0)
+            return
         if verify:
             self.card.verify()
         _quiet_backend_logs()
@@ -99,14 +111,35 @@ class Predictor:
             self.load_seconds,
         )
 
+    def _start_lean(self, precision: str, t0: float) -> None:
+        """Set up on a lean runtime (no Keras model: ``self.model`` is None)."""
+        self.device_name = self.lean.device_name
+        self.precision = precision
+        self.model = None
+        self._ood = None
+        try:
+            self.warm_up()
+        except Exception as exc:  # noqa: BLE001 - e.g. a mismatched OOD reference file
+            raise ModelError(f"The model in {self.card.folder} cannot run: {exc}") from exc
+        self.load_seconds = time.perf_counter() - t0
+        log.info("model %s %s ready on %s in %.1f s", self.card.name, self.card.version, self.device_name,
+                 self.load_seconds)  # fmt: skip
+
     # ---------------------------------------------------------------------------------------
     @property
     def model(self):  # noqa: ANN201
+        if self._model is None and self.lean is not None:  # on a lean runtime, Keras only on demand
+            import keras
+
+            model = keras.models.load_model(self.card.model_path, compile=False)
+            self._model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
         return self._model
 
     @model.setter
     def model(self, model) -> None:  # noqa: ANN001
         """Replacing the network (e.g. the randomisation sanity check) drops what was built on it."""
+        if model is not None:
+            self.lean = None  # predictions and heatmaps now come from this network
         self._model = model
         self._feature_model = None
         self._graphs: dict[int, tuple] = {}
@@ -126,6 +159,8 @@ class Predictor:
         """(N, s, s, c) preprocessed batch -> (N,) uncalibrated probabilities."""
         if len(batch) == 0:
             return np.zeros((0,), dtype=np.float64)
+        if self.lean is not None:
+            return self.lean.run(batch).probability
         import keras
 
         out = self._run(self.model, batch)
@@ -164,6 +199,9 @@ class Predictor:
         return self._ood
 
     def _predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.lean is not None:
+            out = self.lean.run(batch)
+            return out.probability, out.pooled
         import keras
 
         if self._feature_model is None:

@@ -898,3 +898,23 @@ def test_an_unexpected_failure_still_exports_what_was_computed(tiny_model_dir, t
     assert code == 1
     _assert_one_line(capsys.readouterr().err, "unexpected error", "RuntimeError")
     assert len(read_csv(out)) == 2
+
+
+def test_a_lean_runtime_still_checks_the_whole_model_folder(tmp_path, monkeypatch):
+    """The lean bundle leaves the .keras out; the OOD reference and the card are still checked."""
+    pytest.importorskip("openvino")
+    from pneumo_desktop.core.errors import ModelError
+    from pneumo_desktop.core.model import Predictor
+    from pneumo_desktop.core.paths import default_model_dir
+
+    monkeypatch.setenv("PNEUMO_RUNTIME", "openvino")
+    src, dst = default_model_dir(), tmp_path / "m"
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.is_file() and f.suffix != ".keras":
+            shutil.copy(f, dst / f.name)
+    assert Predictor(dst).lean is not None  # the lean bundle's layout loads
+    npz = dst / "ood_reference.npz"
+    npz.write_bytes(b"\0" * npz.stat().st_size)
+    with pytest.raises(ModelError, match="ood_reference.npz"):
+        Predictor(dst)
