@@ -13,8 +13,9 @@ not these simple numbers, each computed in about a millisecond on a small copy o
   between neighbours: text, checkerboards, white noise; films change smoothly.
 * ``roughness``: mean absolute difference between neighbouring pixels over the image's standard
   deviation: noise is rough, gradients are smooth, films sit in between.
-* ``smooth_fit``: share of the variance explained by a quadratic surface in x and y: gradients
-  and vignettes are explained almost entirely, films are not.
+* ``smooth_fit``: share of the variance explained by a cubic surface in x and y: gradients and
+  vignettes are explained almost entirely; blurred noise, text and patterns hardly at all; films
+  partly (the body's large bright and dark areas).
 
 The thresholds are the extremes of the training films' values with a margin
 (``benchmarks/gate_stress.py --fit-stats``) and are stored in ``gate_imagestats.json`` next to
@@ -31,16 +32,27 @@ from typing import Any
 import numpy as np
 
 CONFIG_NAME = "gate_imagestats.json"
-SIZE = 256  # the statistics are computed on a copy with this longest side (nearest neighbour)
+SIZE = 224  # the statistics are computed on a copy with this longest side (the training films' size)
 
 STAT_NAMES = ("entropy", "mode_fraction", "flat_fraction", "edge_fraction", "roughness", "smooth_fit")
 
 
 def thumbnail(pixels: np.ndarray, size: int = SIZE) -> np.ndarray:
-    """Nearest-neighbour subsample (no smoothing: sharp edges and flat areas stay as they are)."""
+    """The image with its longest side at most ``size`` (aspect kept, antialiased), so that the
+    statistics of a 3000-pixel film and of a 224-pixel one are comparable. Flat areas stay flat."""
+    from PIL import Image
+
     h, w = pixels.shape
-    step = max(1, int(np.ceil(max(h, w) / size)))
-    return np.asarray(pixels[::step, ::step], dtype=np.float32)
+    if max(h, w) <= size:
+        return np.asarray(pixels, dtype=np.float32)
+    scale = size / max(h, w)
+    # A cheap nearest-neighbour pre-shrink of very large images, then an antialiased resize.
+    step = max(1, int(max(h, w) // (size * 4)))
+    src = np.ascontiguousarray(pixels[::step, ::step], dtype=np.float32)
+    img = Image.fromarray(src, mode="F").resize(
+        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
+    )
+    return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
 
 
 def compute(pixels: np.ndarray) -> dict[str, float]:
@@ -74,7 +86,8 @@ def compute(pixels: np.ndarray) -> dict[str, float]:
     yy, xx = np.mgrid[0 : small.shape[0], 0 : small.shape[1]]
     yy = yy / max(small.shape[0] - 1, 1) - 0.5
     xx = xx / max(small.shape[1] - 1, 1) - 0.5
-    design = np.stack([np.ones_like(xx), xx, yy, xx * xx, yy * yy, xx * yy], axis=-1).reshape(-1, 6)
+    terms = [xx**i * yy**j for i in range(4) for j in range(4 - i)]  # a cubic surface: 10 terms
+    design = np.stack(terms, axis=-1).reshape(-1, len(terms))
     target = small.reshape(-1).astype(np.float64)
     coef, *_ = np.linalg.lstsq(design, target, rcond=None)
     resid = target - design @ coef
@@ -123,20 +136,25 @@ class StatLimits:
 
 
 def fit_limits(
-    samples: list[dict[str, float]], keep: dict[str, str], margin: float = 0.1, quantile: float = 0.001
+    samples: list[dict[str, float]],
+    keep: dict[str, str],
+    margin: float = 0.1,
+    quantile: float = 0.001,
+    margins: dict[str, float] | None = None,
 ) -> StatLimits:
     """Limits just outside the films' range: the ``quantile`` (or ``1 - quantile``) value of each
     statistic pushed out by ``margin`` of its spread. ``keep`` maps a statistic to "low", "high" or
-    "both" (which ends are checked)."""
+    "both" (which ends are checked); ``margins`` overrides ``margin`` per statistic."""
     low: dict[str, float] = {}
     high: dict[str, float] = {}
     for name, ends in keep.items():
         v = np.array([s[name] for s in samples])
         spread = float(np.quantile(v, 0.99) - np.quantile(v, 0.01)) or 1e-6
+        m = (margins or {}).get(name, margin)
         if ends in ("low", "both"):
             low[name] = float(np.quantile(v, quantile) - margin * spread)
         if ends in ("high", "both"):
-            high[name] = float(np.quantile(v, 1 - quantile) + margin * spread)
+            high[name] = float(np.quantile(v, 1 - quantile) + m * spread)
     return StatLimits(low, high)
 
 
