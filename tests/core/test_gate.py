@@ -63,8 +63,8 @@ def test_statistics_separate_patterns_from_a_smooth_textured_image():
     rng = np.random.default_rng(1)
     text = imagestats.compute(si.text_page(rng) / 255.0)
     board = imagestats.compute(si.checkerboard(rng) / 255.0)
-    assert text["mode_fraction"] > 0.5 and text["entropy"] < 2
-    assert board["entropy"] < 1.5 and board["edge_fraction"] > 0.005
+    assert text["mode_fraction"] > 0.5 and text["entropy"] < 3.5  # a white page, few gray levels
+    assert board["edge_fraction"] > 0.05 and board["smooth_fit"] < 0.1  # sharp edges, no large-scale shape
     grad = np.tile(np.linspace(0, 1, 300, dtype=np.float32), (300, 1))
     assert imagestats.compute(grad)["smooth_fit"] > 0.99
 
