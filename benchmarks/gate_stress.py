@@ -187,15 +187,17 @@ def build(root: Path, per_kind: int, seed: int) -> dict[str, list[Path]]:
     kinds["screenshot of a viewer window with a small film"] = [
         _save_png(si.screenshot(rng, _gray(p)), d / f"shot_{p.stem}.png") for p in pick()
     ]
-    for kind, tag_sets, sub in (
-        ("DICOM whose tags say the patient is an adult", ADULT_TAGS, "adult"),
-        ("the same films as DICOM tagged as a young child", CHILD_TAGS, "child"),
+    # Adults: per_kind films. Young children: every validation film, the same films as the clean row,
+    # so that the share judged is not a sample of 80 (it cannot differ from the clean row by chance).
+    for kind, tag_sets, sub, chosen in (
+        ("DICOM whose tags say the patient is an adult", ADULT_TAGS, "adult", pick()),
+        ("the same films as DICOM tagged as a young child", CHILD_TAGS, "child", list(films)),
     ):
         d = root / sub
         d.mkdir()
         kinds[kind] = [
             _save_dicom(_gray(p), d / f"{p.stem}.dcm", **tag_sets[i % len(tag_sets)])
-            for i, p in enumerate(pick())
+            for i, p in enumerate(chosen)
         ]
     d = root / "nonchest"
     d.mkdir()
