@@ -48,6 +48,11 @@ class XRay:
     patient_name: str | None = None  # never logged or exported unless the user asks
     study_date: str | None = None
     study_uid: str | None = None  # DICOM (0020,000D): groups the films of one study
+    #: DICOM (0010,1010) Patient's Age as written (e.g. "003Y", "81"); the quality gate parses it.
+    patient_age: str | None = None
+    patient_birth_date: str | None = None  # DICOM (0010,0030)
+    acquisition_date: str | None = None  # DICOM (0008,0022)
+    content_date: str | None = None  # DICOM (0008,0023)
     transfer_syntax: str | None = None
     frames: int = 1
     #: False for CT, MR, ... that load fine but are not projection radiographs.

@@ -97,6 +97,7 @@ class Predictor:
         self.precision = precision
         self.model = model  # the setter also resets the graphs and the feature model built on it
         self._ood = None
+        self._gate = False  # not loaded yet (None: the model folder ships no gate)
         spec = self.card.preprocessing
         expected = (None, spec.size, spec.size, spec.channels)
         if tuple(model.input_shape) != expected:
@@ -117,6 +118,7 @@ class Predictor:
         self.precision = precision
         self.model = None
         self._ood = None
+        self._gate = False  # not loaded yet (None: the model folder ships no gate)
         try:
             self.warm_up()
         except Exception as exc:  # noqa: BLE001 - e.g. a mismatched OOD reference file
@@ -198,6 +200,15 @@ class Predictor:
             self._ood = OODReference.load(self.card.folder, self.card.ood)
         return self._ood
 
+    @property
+    def gate(self):  # noqa: ANN201
+        """The quality gate's learned parts shipped in the model's folder (``quality.Gate``), or None."""
+        if self._gate is False:
+            from .quality import Gate
+
+            self._gate = Gate.load(self.card.folder)
+        return self._gate
+
     def _predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.lean is not None:
             out = self.lean.run(batch)
@@ -219,6 +230,7 @@ class Predictor:
         """
         spec = self.card.preprocessing
         self.predict_batch(np.zeros((1, spec.size, spec.size, spec.channels), np.float32))
+        _ = self.gate  # its small network too
 
     def _run(self, model, batch: np.ndarray):  # noqa: ANN001, ANN202
         """``model(batch, training=False)``, in graph mode on TensorFlow.

@@ -3,7 +3,11 @@
 Two layers, each giving a reason code and a human message:
 
 * :func:`check_xray`, before inference, from what the file says about itself and its pixels:
-  not a projection radiograph, another body part, a lateral view, too small, blank or saturated.
+  not a projection radiograph, another body part, a lateral view, an adult patient (``population``),
+  too small, blank or saturated.
+* :class:`Gate`, the parts learned or measured on the training films, shipped next to the model:
+  cheap image statistics (screenshots, text, patterns, noise; ``imagestats``) before inference,
+  and a small network for orientation, polarity and field of view (``orientation``) beside it.
 * :class:`OODReference`, beside inference, learned from the model: the Mahalanobis distance of the
   model's pooled last-block features to the training distribution ("does not look like the chest
   X-rays the model was trained on"). The reference statistics are computed by the training package
@@ -19,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .images import XRay
+from .population import NOT_CHECKED, Population, adult_message, population_of, warning_message
 
 #: Shortest side (pixels) that the model can judge; downsized training images were >= 224 px, the model input is smaller.
 MIN_SIDE_FOR_MODEL = 100
@@ -65,13 +70,20 @@ def check_xray(xray: XRay) -> QualityIssue | None:
             f"Not a chest X-ray: the file is {NON_CHEST_MODALITIES[modality]} ({modality}).",
         )
     if not xray.is_projection_radiograph:
-        return QualityIssue("not_radiograph", f"Not a projection radiograph (modality {modality or 'unknown'}).")
+        return QualityIssue(
+            "not_radiograph", f"Not a projection radiograph (modality {modality or 'unknown'})."
+        )
     body = (xray.body_part or "").upper().strip()
     if body and body not in CHEST_BODY_PARTS:
         return QualityIssue("body_part", f"Not a chest image: the file says body part {body.title()}.")
     view = (xray.view_position or "").upper().strip()
-    if view in LATERAL_VIEWS:
-        return QualityIssue("lateral_view", "Lateral view: the model only judges frontal (AP/PA) chest films.")
+    if view in LATERAL_VIEWS or view.startswith("LATERAL"):
+        return QualityIssue(
+            "lateral_view", "Lateral view: the model only judges frontal (AP/PA) chest films."
+        )
+    pop = population_of_xray(xray)
+    if pop.adult:
+        return QualityIssue("adult", adult_message(pop))
     if xray.colourfulness > MAX_COLOURFULNESS:
         return QualityIssue("colour", "Not an X-ray: this is a colour image (radiographs are grayscale).")
     if min(xray.width, xray.height) < MIN_SIDE_FOR_MODEL:
@@ -143,3 +155,91 @@ OOD_ISSUE = QualityIssue(
     "out_of_distribution",
     "Does not look like the chest X-rays the model was trained on; the result is unreliable.",
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Population (DICOM header)
+
+
+def population_of_xray(xray: XRay) -> Population:
+    """The patient's age as far as the file tells it (PNG/JPEG: unknown)."""
+    return population_of(
+        getattr(xray, "patient_age", None),
+        getattr(xray, "patient_birth_date", None),
+        xray.study_date,
+        getattr(xray, "acquisition_date", None),
+        getattr(xray, "content_date", None),
+    )
+
+
+def population_note(xray: XRay) -> str:
+    """What a judged row says about the population: a warning outside ages 1-5, or that the age
+    could not be checked; '' for a child of 1 to 5."""
+    pop = population_of_xray(xray)
+    if not pop.known:
+        return NOT_CHECKED
+    return warning_message(pop)
+
+
+# ---------------------------------------------------------------------------------------------
+# The learned / measured gate shipped next to the model
+
+
+class Gate:
+    """Image statistics limits and the orientation/polarity/field-of-view network of a model folder.
+
+    :meth:`prepare` runs in a loader thread (cheap: statistics and a 64 px thumbnail); :meth:`judge`
+    runs in the thread that owns the model, once per batch. Both parts are optional: a folder
+    without ``gate_imagestats.json`` / ``gate_orientation.json`` has no such check.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from . import imagestats, orientation
+
+        self.folder = Path(folder)
+        self.limits = imagestats.StatLimits.load(self.folder)
+        self.net = (
+            orientation.OrientationNet(self.folder)
+            if orientation.OrientationNet.available(self.folder)
+            else None
+        )
+
+    @classmethod
+    def load(cls, folder: Path) -> Gate | None:
+        from . import imagestats, orientation
+
+        folder = Path(folder)
+        if not ((folder / imagestats.CONFIG_NAME).is_file() or orientation.OrientationNet.available(folder)):
+            return None
+        return cls(folder)
+
+    def prepare(
+        self, xray: XRay, issue: QualityIssue | None
+    ) -> tuple[QualityIssue | None, np.ndarray | None]:
+        """The statistics check (when no rule already refused the image) and the net's thumbnail."""
+        from . import imagestats, orientation
+
+        if issue is None and self.limits is not None:
+            bad = self.limits.violations(imagestats.compute(xray.pixels))
+            if bad:
+                issue = QualityIssue(
+                    "not_radiograph",
+                    f"Not a radiograph: the image has {imagestats.describe(bad)}. The model only judges "
+                    "chest X-ray films (a screenshot, a document, a pattern or a photograph cannot be judged).",
+                )
+        thumb = (
+            orientation.prepare(xray.pixels, self.net.size)
+            if self.net is not None and issue is None
+            else None
+        )
+        return issue, thumb
+
+    def judge(self, thumbs: list[np.ndarray | None]) -> list[QualityIssue | None]:
+        """One network call for the thumbnails of a batch (None entries are skipped)."""
+        out: list[QualityIssue | None] = [None] * len(thumbs)
+        idx = [i for i, t in enumerate(thumbs) if t is not None]
+        if self.net is None or not idx:
+            return out
+        for i, found in zip(idx, self.net.judge([thumbs[i] for i in idx]), strict=True):
+            out[i] = found
+        return out

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when loading, preprocessing or the quality rules change the row a file would get: cached
 #: rows from an older pipeline are then recomputed. 2: colour JPEGs reach the colour check.
-#: 3: rows carry the DICOM study UID.
+#: 3: rows carry the DICOM study UID; population (DICOM age), image statistics and the
+#: orientation/polarity/field-of-view network.
 PIPELINE_VERSION = 3
 #: Files up to this size are hashed (and their row cached) even when they are no image.
 SMALL_FILE = 1 << 20
@@ -78,6 +79,7 @@ class _Prepared:
     inputs: np.ndarray | None = None
     xray: XRay | None = None
     issue: quality.QualityIssue | None = None
+    thumb: np.ndarray | None = None  # the gate network's input
     seconds: float = 0.0
 
 
@@ -211,6 +213,8 @@ class Scanner:
         try:
             xray = load_xray(path)
             prep.issue = quality.check_xray(xray)
+            if (gate := getattr(self.predictor, "gate", None)) is not None:
+                prep.issue, prep.thumb = gate.prepare(xray, prep.issue)
             prep.inputs = preprocess(xray, self.predictor.spec)
             # Keep the metadata, drop the full-size pixels: memory stays flat.
             prep.xray = replace(xray, pixels=np.zeros((1, 1), np.float32))
@@ -244,6 +248,8 @@ class Scanner:
             t0 = time.perf_counter()
             try:
                 preds = self.predictor.predict_batch(np.stack([p.inputs for p in todo]))
+                gate = getattr(self.predictor, "gate", None)  # orientation, polarity, field of view
+                presented = gate.judge([p.thumb for p in todo]) if gate is not None else [None] * len(todo)
             except Exception as exc:  # noqa: BLE001 - a failing batch becomes error rows, the scan goes on
                 log.exception("inference failed for a batch of %d", len(todo))
                 for p in todo:
@@ -251,11 +257,11 @@ class Scanner:
                         p.path, p.content_hash, f"The model failed on this image ({type(exc).__name__}).",
                         "inference", p.seconds,
                     )
-                preds = []
+                preds, presented = [], []
             share = (time.perf_counter() - t0) / len(todo)
             ood = getattr(self.predictor, "ood", None)
-            for p, pred in zip(todo if preds else [], preds, strict=False):
-                issue = p.issue
+            for p, pred, shown in zip(todo if preds else [], preds, presented, strict=False):
+                issue = p.issue or shown
                 if issue is None and ood is not None and pred.ood_score is not None and ood.is_out(pred.ood_score):
                     issue = quality.OOD_ISSUE
                 status = REJECTED if issue else OK
@@ -264,7 +270,8 @@ class Scanner:
                 p.result = ScanResult(
                     path=p.path, status=status, probability=pred.probability,
                     label=label_for(status, pred.probability, self.threshold),
-                    message=issue.message if issue else "", reason_code=issue.code if issue else "",
+                    message=issue.message if issue else quality.population_note(x),
+                    reason_code=issue.code if issue else "",
                     seconds=p.seconds + share, model_version=self.predictor.version,
                     threshold=self.threshold, raw_probability=pred.raw_probability, ood_score=pred.ood_score,
                     content_hash=p.content_hash, format=x.format, width=x.width, height=x.height,
@@ -274,7 +281,7 @@ class Scanner:
                     study_uid=x.study_uid or "",
                 )
         for p in ready:
-            p.inputs = None
+            p.inputs = p.thumb = None
         return [p.result for p in ready if p.result is not None]
 
 

@@ -40,6 +40,21 @@ LICENCES = (
     ("NumPy", "BSD"),
     ("Pillow", "MIT-CMU"),
 )
+#: What the quality gate refuses, in plain words (pneumo_desktop.core.quality; measured in docs/gate.md).
+REFUSALS = (
+    "The model was trained and validated on frontal chest X-rays of children aged 1 to 5. It only "
+    "gives a result for images like those; anything else is marked Needs review, with the reason:",
+    (
+        "films of adults (age 18 or over, from the DICOM header); older children (6-17) are judged "
+        "with a warning, and for PNG/JPEG files, which carry no age, the result says so",
+        "lateral views, other body parts and other kinds of scan (CT, MRI, ultrasound, mammography...)",
+        "films that are rotated, upside down, inverted (a negative) or cropped so that the lungs are "
+        "not fully in view (checked by a small network trained for this)",
+        "images that are not radiographs: photographs, screenshots, documents, drawings, patterns, "
+        "colour images, blank or tiny images",
+        "images that do not look like the films the model was trained on",
+    ),
+)
 DEVICE_CHOICES = (("auto", "Auto (GPU when available)"), ("cpu", "CPU"), ("gpu", "GPU"))
 
 
@@ -347,6 +362,9 @@ def about_html(info: ModelInfo | None) -> str:
 <p style='background:#fff6e5;border:1px solid #c77c0e;padding:6px'><b>{_h(DISCLAIMER)}</b>
 Every result must be reviewed by a qualified clinician.</p>
 {plain_words_html(info)}
+<h3>What it refuses, and why</h3>
+<p>{_h(REFUSALS[0])}</p>
+<ul style='margin-top:0'>{"".join(f"<li>{_h(v)}</li>" for v in REFUSALS[1])}</ul>
 <h2>Technical details</h2>
 <h3>Model</h3>
 {model_card_html(info)}

@@ -1,0 +1,175 @@
+"""A small learned check of how a chest film is presented: orientation, polarity, field of view.
+
+A separate little CNN (see ``training/orientation.py``), independent of the pneumonia model's
+weights, looks at a 64 x 64 thumbnail of the film and predicts three things:
+
+* orientation: upright, rotated 90 degrees clockwise, rotated 90 degrees anticlockwise, or upside
+  down (rotated 180 degrees or flipped top to bottom; a left-right mirror counts as upright);
+* polarity: normal (bone bright) or inverted (a negative);
+* field of view: the lungs fully in view, or cropped (only the top half, a heavy zoom...).
+
+Its files travel in the model folder (``gate_orientation.keras`` + ``gate_orientation.json``,
+the json holding the input size, the classes, the thresholds and the measured accuracy). Keras is
+imported only when :class:`OrientationNet` is created, by the thread that owns the main model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .preprocess import normalise, resize_gray
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "gate_orientation.json"
+ORIENTATIONS = ("upright", "rotated_cw", "rotated_ccw", "upside_down")
+DEFAULT_SIZE = 64
+
+
+def prepare(pixels: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
+    """Display-ready gray pixels (2-D, [0, 1]) -> the network's (size, size, 1) input.
+
+    The same function feeds training and the app: squash to ``size`` x ``size`` (PIL bilinear)
+    then per-image standardisation.
+    """
+    return normalise(resize_gray(np.asarray(pixels, dtype=np.float32), size))[..., None]
+
+
+@dataclass(frozen=True)
+class PresentationVerdict:
+    """What the network thinks of one film (probabilities in [0, 1])."""
+
+    orientation: tuple[float, ...]  # one probability per ORIENTATIONS entry
+    inverted: float
+    cropped: float
+
+    @property
+    def not_upright(self) -> float:
+        return float(1.0 - self.orientation[0])
+
+    @property
+    def likely_orientation(self) -> str:
+        return ORIENTATIONS[int(np.argmax(self.orientation))]
+
+
+@dataclass(frozen=True)
+class PresentationThresholds:
+    not_upright: float = 0.5
+    inverted: float = 0.5
+    cropped: float = 0.5
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PresentationThresholds:
+        return cls(
+            not_upright=float(data.get("not_upright", 0.5)),
+            inverted=float(data.get("inverted", 0.5)),
+            cropped=float(data.get("cropped", 0.5)),
+        )
+
+
+def presentation_issue(verdict: PresentationVerdict, thresholds: PresentationThresholds):  # noqa: ANN201
+    """The :class:`~pneumo_desktop.core.quality.QualityIssue` for a badly presented film, or None.
+
+    Orientation is checked first (an upside-down negative is reported as upside down).
+    """
+    from .quality import QualityIssue
+
+    if verdict.not_upright > thresholds.not_upright:
+        kind = verdict.likely_orientation
+        if kind == "upright":  # not upright overall, but no single rotation dominates
+            kind = ORIENTATIONS[1 + int(np.argmax(verdict.orientation[1:]))]
+        if kind == "upside_down":
+            return QualityIssue(
+                "upside_down",
+                "The film appears to be upside down (rotated 180 degrees or flipped top to bottom); "
+                "turn it upright and scan it again.",
+            )
+        way = "clockwise" if kind == "rotated_cw" else "anticlockwise"
+        return QualityIssue(
+            "rotated",
+            f"The film appears to be rotated by 90 degrees ({way}); the model only judges upright "
+            "frontal films. Turn it upright and scan it again.",
+        )
+    if verdict.inverted > thresholds.inverted:
+        return QualityIssue(
+            "inverted",
+            "The film appears to be inverted (a negative: bones dark, lungs bright); the model only "
+            "judges films with bones bright. Export it with the usual polarity and scan it again.",
+        )
+    if verdict.cropped > thresholds.cropped:
+        return QualityIssue(
+            "cropped",
+            "The lungs do not appear to be fully in view (only part of the chest, e.g. the top half, "
+            "or a heavy crop); the model only judges whole frontal chest films.",
+        )
+    return None
+
+
+class OrientationNet:
+    """Loads ``gate_orientation.keras`` and judges batches of prepared thumbnails.
+
+    Create it and call it from one thread (the one that owns the main model).
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        self.config: dict[str, Any] = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+        self.size = int(self.config.get("input_size", DEFAULT_SIZE))
+        self.thresholds = PresentationThresholds.from_dict(self.config.get("thresholds", {}))
+        import keras
+
+        model = keras.models.load_model(folder / self.config["model_file"], compile=False)
+        self.model = model
+        self._fn = _graph_function(model, self.size)
+        self._fn(np.zeros((1, self.size, self.size, 1), np.float32))  # trace now, not mid-scan
+        log.info("orientation/polarity/field-of-view check loaded from %s", folder)
+
+    @staticmethod
+    def available(folder: str | Path) -> bool:
+        return (Path(folder) / CONFIG_NAME).is_file()
+
+    def predict(self, batch: np.ndarray) -> list[PresentationVerdict]:
+        """(N, size, size, 1) prepared thumbnails -> one verdict each."""
+        if len(batch) == 0:
+            return []
+        out = self._fn(np.asarray(batch, dtype=np.float32))
+        return verdicts_from_outputs(out)
+
+    def judge(self, thumbs: Sequence[np.ndarray]):  # noqa: ANN201
+        """Prepared thumbnails -> the quality issue for each (None when well presented)."""
+        if not thumbs:
+            return []
+        verdicts = self.predict(np.stack(list(thumbs)))
+        return [presentation_issue(v, self.thresholds) for v in verdicts]
+
+
+def verdicts_from_outputs(out: Any) -> list[PresentationVerdict]:
+    """The network's dict of outputs (``orientation``, ``inverted``, ``cropped``) -> verdicts."""
+    import keras
+
+    orient = keras.ops.convert_to_numpy(out["orientation"]).astype(np.float64)
+    inv = keras.ops.convert_to_numpy(out["inverted"]).astype(np.float64).reshape(-1)
+    crop = keras.ops.convert_to_numpy(out["cropped"]).astype(np.float64).reshape(-1)
+    return [
+        PresentationVerdict(orientation=tuple(float(p) for p in o), inverted=float(i), cropped=float(c))
+        for o, i, c in zip(orient, inv, crop, strict=True)
+    ]
+
+
+def _graph_function(model, size: int):  # noqa: ANN001, ANN202
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return lambda x: model(x, training=False)
+    import tensorflow as tf
+
+    return tf.function(
+        lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32)]
+    )
