@@ -58,6 +58,7 @@ class ScanResult:
     patient_name: str = ""  # kept only in the local store; exported only when the user opts in
     notes: str = ""
     cached: bool = False  # came from the results store, not recomputed
+    heatmap: str = ""  # judged films: the class activation map of the scan's forward pass (core.heatmap)
 
     @property
     def name(self) -> str:
@@ -123,6 +124,7 @@ def write_json(results: Iterable[ScanResult], path: str | Path, include_patient:
     rows = []
     for r in results:
         d = r.to_dict()
+        d.pop("heatmap", None)  # kept in the local store for the viewer and the report
         if not include_patient:
             for c in PATIENT_COLUMNS:
                 d.pop(c, None)

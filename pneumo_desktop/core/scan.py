@@ -27,6 +27,7 @@ import numpy as np
 from . import quality
 from .card import sha256_file
 from .errors import XRayLoadError
+from .heatmap import stored_for_row as stored_heatmap
 from .images import XRay, iter_image_files, load_xray, walk_files
 from .preprocess import preprocess
 from .results import ERROR, OK, REJECTED, ScanResult, label_for
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when loading, preprocessing or the quality rules change the row a file would get: cached
 #: rows from an older pipeline are then recomputed. 2: colour JPEGs reach the colour check.
-PIPELINE_VERSION = 2
+#: 3: judged rows carry their heatmap.
+PIPELINE_VERSION = 3
 
 
 def cache_key(card) -> str:  # noqa: ANN001 - core.card.ModelCard
@@ -243,6 +245,7 @@ class Scanner:
                     modality=x.modality or "", view_position=x.view_position or "",
                     study_date=x.study_date or "", patient_id=x.patient_id or "",
                     patient_name=x.patient_name or "", notes="; ".join(x.notes),
+                    heatmap=stored_heatmap(status, getattr(pred, "cam", None)),
                 )
         for p in ready:
             p.inputs = None
