@@ -9,8 +9,9 @@ al. 2016). The Predictor computes it with the probability (``Prediction.cam``), 
 with each judged film's row (``ScanResult.heatmap``, float16, about 270 characters), and the viewer
 and the report upsample it to the film's size, so no heatmap is ever recomputed.
 
-This module is Qt-free: the colour scale (:data:`HEAT_STOPS`), the legend's words and the caveat
-(:func:`heatmap_caveat`) are shared by the viewer and the PDF report.
+This module is Qt-free: the legend's words and the caveat (:func:`heatmap_caveat`) are shared by
+the viewer and the PDF report (the colours are ``gui.viewer.heatmap_rgba``'s, the legend's drawing
+``gui.heatlegend``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,6 @@ import base64
 
 import numpy as np
 
-#: Colour scale of the overlay: (heat in [0, 1], RGB). Cool areas are also drawn transparent.
-HEAT_STOPS: tuple[tuple[float, tuple[int, int, int]], ...] = (
-    (0.0, (48, 18, 160)),
-    (0.25, (30, 150, 230)),
-    (0.5, (80, 200, 90)),
-    (0.75, (250, 200, 40)),
-    (1.0, (220, 40, 30)),
-)
 LEGEND_LOW, LEGEND_HIGH = "less", "most"
 LEGEND_TITLE = "Influence on the pneumonia score"
 
@@ -82,6 +75,16 @@ def upsample(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def stored_for_row(status: str, cam: np.ndarray | None) -> str:
     """What a scan row keeps: the encoded map for a judged film, nothing for a refused one."""
     return encode(cam) if status == "ok" and cam is not None else ""
+
+
+def forward_heatmap(predictor, xray) -> np.ndarray | None:  # noqa: ANN001 - Predictor or RemotePredictor
+    """The heatmap of one film from a forward pass (no gradient), at the film's size; None when the
+    model has no class activation map."""
+    from .preprocess import preprocess
+
+    pixels = getattr(xray, "pixels", xray)
+    pred = predictor.predict_batch(preprocess(pixels, predictor.spec)[None])[0]
+    return None if pred.cam is None else upsample(pred.cam, pixels.shape)
 
 
 def stored_heatmap(result, shape: tuple[int, int]) -> np.ndarray | None:  # noqa: ANN001 - ScanResult

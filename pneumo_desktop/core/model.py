@@ -119,6 +119,11 @@ class Predictor:
         return self.card.preprocessing
 
     @property
+    def has_cam(self) -> bool:
+        """Whether predictions carry the class activation map (the heatmap) from the forward pass."""
+        return self._cam_head is not None
+
+    @property
     def version(self) -> str:
         return f"{self.card.name} {self.card.version}"
 

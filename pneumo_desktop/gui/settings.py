@@ -13,6 +13,7 @@ ORGANISATION = "PneumoDesktop"
 APPLICATION = "Pneumo Desktop"
 MAX_RECENT = 8
 DEVICES = ("auto", "cpu", "gpu")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 class Settings:
@@ -52,6 +53,16 @@ class Settings:
     @device.setter
     def device(self, value: str) -> None:
         self._q.setValue("model/device", value if value in DEVICES else "auto")
+
+    @property
+    def precision(self) -> str:
+        """auto (bfloat16 where the hardware has it and it matches float32), float32 or bfloat16."""
+        value = str(self._q.value("model/precision", "auto"))
+        return value if value in PRECISIONS else "auto"
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._q.setValue("model/precision", value if value in PRECISIONS else "auto")
 
     # -- recent folders --------------------------------------------------------------------------
     def recent_folders(self) -> list[str]:

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import XRayLoadError
+from ..core.heatmap import stored_heatmap
 from ..core.images import XRay, load_xray
 from ..core.results import ScanResult
 from .table import format_probability, label_icon
@@ -134,6 +135,7 @@ class Heatmap:
 class _LoaderSignals(QObject):
     loaded = Signal(int, object, object, bool)  # request id, XRay, quantised pixels, file changed since scan
     failed = Signal(int, str)
+    stored_heat = Signal(int, object)  # request id, Heatmap from the row's stored map (before `loaded`)
 
 
 class _LoadTask(QRunnable):
@@ -149,6 +151,7 @@ class _LoadTask(QRunnable):
             # An export folder may reuse a name, and History rows can be weeks old: the file on disk
             # may no longer be the one the result is for.
             changed = self.result.file_changed()
+            self._stored_heatmap(xray)
         except OSError as exc:
             self.signals.failed.emit(self.request_id, f"The file cannot be read ({exc.strerror or exc}).")
             return
@@ -162,6 +165,12 @@ class _LoadTask(QRunnable):
             )
             return
         self.signals.loaded.emit(self.request_id, xray, levels, changed)
+
+    def _stored_heatmap(self, xray: XRay) -> None:
+        """The row's heatmap from the scan, upsampled and coloured here (off the GUI thread)."""
+        heat = stored_heatmap(self.result, xray.pixels.shape)  # None for refused rows
+        if heat is not None:
+            self.signals.stored_heat.emit(self.request_id, Heatmap.build(heat, xray.path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +361,9 @@ def _tool_button(
     return b
 
 
+HEATMAP_TIP = "Overlay the heatmap (class activation map = Grad-CAM): where the model found evidence (H)"
+
+
 class ViewerPanel(QWidget):
     """Shows the selected result: image, optional heatmap, and its details."""
 
@@ -367,6 +379,8 @@ class ViewerPanel(QWidget):
         self._signals = _LoaderSignals(self)
         self._signals.loaded.connect(self._on_loaded)
         self._signals.failed.connect(self._on_failed)
+        self._signals.stored_heat.connect(self._on_stored_heat)
+        self._stored: tuple[int, Heatmap] | None = None  # the stored heatmap of the image being loaded
         self._request = 0
         self._heat_request = 0
         self._heat_pending: XRay | None = None  # the image the outstanding heatmap request is for
@@ -390,7 +404,7 @@ class ViewerPanel(QWidget):
             self, "Reset contrast", "Brightness/contrast: drag with the right mouse button. Click to reset."
         )
         self.heatmap_box = QCheckBox("Heatmap", self)
-        self.heatmap_box.setToolTip("Overlay the Grad-CAM heatmap: where the model looked (H)")
+        self.heatmap_box.setToolTip(HEATMAP_TIP)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(45)
@@ -457,6 +471,11 @@ class ViewerPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(bar)
+        from .heatlegend import HeatLegend
+
+        self.heat_legend = HeatLegend(self)
+        self.heat_legend.setVisible(False)
+        layout.addWidget(self.heat_legend)
         layout.addLayout(self._stack, 1)
         layout.addWidget(self.details)
 
@@ -528,6 +547,7 @@ class ViewerPanel(QWidget):
         self._heat_for = xray
         self.view.set_heatmap(heatmap)
         self.view.set_heatmap_visible(self.heatmap_box.isChecked())
+        self._update_legend()
 
     def on_heatmap_failed(self, request_id: int, message: str) -> None:
         if request_id == self._heat_request:
@@ -565,6 +585,12 @@ class ViewerPanel(QWidget):
         self._changed = changed
         self._stack.setCurrentWidget(self.view)
         self.view.set_levels(levels)
+        stored, self._stored = self._stored, None
+        if stored is not None and stored[0] == request_id and stored[1].path == xray.path:
+            if stored[1].shape == (xray.pixels.shape[0], xray.pixels.shape[1]):
+                self._heat, self._heat_for = stored[1], xray  # the scan's own: nothing to compute
+                self.view.set_heatmap(stored[1])
+                self.view.set_heatmap_visible(False)
         self._enable_image_tools(True)
         self._fill_details()
         if self.heatmap_box.isChecked():
@@ -584,12 +610,32 @@ class ViewerPanel(QWidget):
         self._heat_pending = None
         self._heat = None
         self._heat_for = None
+        self._stored = None
+        self.heat_legend.setVisible(False)
+
+    def _on_stored_heat(self, request_id: int, heatmap: Heatmap) -> None:
+        if request_id == self._request:
+            self._stored = (request_id, heatmap)
+
+    def _judged(self) -> bool:
+        """Only a film the model judged has a heatmap (never a refused or unreadable one)."""
+        return self._result is not None and self._result.status == "ok"
+
+    def _update_legend(self) -> None:
+        shown = self.heatmap_box.isChecked() and self._heat is not None and self._heat_for is self._xray
+        self.heat_legend.setVisible(bool(shown and self._judged()))
 
     def _ask_heatmap(self) -> None:
         if self._xray is None or not self._heatmaps_available:
             return
+        if not self._judged():
+            self.view.set_heatmap_visible(False)
+            self.heatmap_box.setToolTip("No heatmap: the model did not judge this image.")
+            return
+        self.heatmap_box.setToolTip(HEATMAP_TIP)
         if self._heat is not None and self._heat_for is self._xray:
             self.view.set_heatmap_visible(True)
+            self._update_legend()
             return
         if self._heat_pending is self._xray:  # already asked (toggled off and on again): it will come
             return
@@ -602,6 +648,7 @@ class ViewerPanel(QWidget):
             self._ask_heatmap()
         else:
             self.view.set_heatmap_visible(False)
+        self._update_legend()
 
     def _on_show_patient(self, on: bool) -> None:
         self._show_patient = on
