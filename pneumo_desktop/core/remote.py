@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -121,8 +122,12 @@ class RemotePredictor:
             return None
         return np.stack([p.cam for p in preds])
 
-    def close(self) -> None:
-        """End the child (politely, then by force). Idempotent."""
+    def close(self, wait: float = 5.0) -> None:
+        """Tell the child to quit; wait up to ``wait`` seconds, then end it by force. Idempotent.
+
+        ``wait=0``: do not wait (closing the window): the child exits on its own at once, and a
+        daemonic child still running when this process exits is ended by multiprocessing.
+        """
         with self._lock:
             proc, conn = self._proc, self._conn
             self._proc = self._conn = None
@@ -132,12 +137,14 @@ class RemotePredictor:
             conn.send(("quit", None))
         except (OSError, ValueError):
             pass
-        proc.join(10)
+        conn.close()
+        if wait <= 0:
+            return
+        proc.join(wait)
         if proc.is_alive():
             log.warning("the model process did not stop; terminating it")
             proc.terminate()
             proc.join(5)
-        conn.close()
 
     def __del__(self) -> None:  # a forgotten predictor must not leave a process behind
         try:
@@ -243,7 +250,10 @@ def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> No
         except (EOFError, OSError):  # the parent is gone
             return
         if op == "quit":
-            return
+            # Nothing to save here (the parent writes every result): skip TensorFlow's seconds-long
+            # teardown, so that closing the window does not wait for it.
+            conn.close()
+            os._exit(0)
         try:
             if op == "predict":
                 conn.send(("ok", predictor.predict_batch(arg)))

@@ -319,11 +319,11 @@ class ModelWorker(QObject):
         return heatmap
 
     # -- end ------------------------------------------------------------------------------------
-    def _close_predictor(self) -> None:
+    def _close_predictor(self, wait: bool = True) -> None:
         close = getattr(self.predictor, "close", None)
         if close is not None:
             try:
-                close()
+                close(wait=5.0 if wait else 0.0)
             except Exception:  # noqa: BLE001 - ending a process must not stop the app from closing
                 log.exception("closing the model process failed")
         self.predictor = None
@@ -332,7 +332,7 @@ class ModelWorker(QObject):
     def shutdown(self) -> None:
         """Last call in the model thread: stop timers, end the model process, end the event loop."""
         self.stop_watch()
-        self._close_predictor()
+        self._close_predictor(wait=False)  # the window is closing: told to quit, it needs no waiting for
         thread = QThread.currentThread()
         thread.quit()
 
