@@ -175,6 +175,19 @@ def main() -> None:
             f"{name:<34}{hot_drop:>9.4f}{rand_drop:>10.4f}{ratio:>7.1f}{cs:>9.1%}{1 - cs:>9.1%}{cn:>12.1%}"
             f"{seconds:>8.2f}"
         )
+    bands = {
+        "central band (columns 4-7 of 10)": (3, 7),
+        "lateral lung fields (columns 1-3 and 8-10)": None,
+        "left third (columns 1-3)": (0, 3),
+        "right third (columns 8-10)": (7, 10),
+    }
+    c = np.arange(size) * 10 // size
+    for label, cols in bands.items():
+        blanked = xp.copy()
+        gone = ~((c >= 3) & (c < 7)) if cols is None else (c >= cols[0]) & (c < cols[1])
+        blanked[:, :, gone] = 0.0
+        drop = float(np.mean(base - probabilities(predictor, blanked)))
+        print(f"blank the {label}: mean probability drop {drop:.4f}")
     print(
         "hot/rand drop: mean fall of the calibrated pneumonia probability when the hottest 10% of the input,"
     )
@@ -195,7 +208,7 @@ def gallery(predictor, pneu: list[Path], normal: list[Path], out: Path) -> None:
     from pneumo_desktop.core.preprocess import preprocess_batch
     from pneumo_desktop.gui.viewer import heatmap_rgba
 
-    tile = 144
+    tile = 128
     files = pneu[:: max(1, len(pneu) // 12)][:12] + normal[:: max(1, len(normal) // 4)][:4]
     xrays = [load_xray(f) for f in files]
     preds = predictor.predict_batch(preprocess_batch(xrays, predictor.spec))
@@ -223,7 +236,7 @@ def gallery(predictor, pneu: list[Path], normal: list[Path], out: Path) -> None:
         fill=(220, 220, 220),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, optimize=True)
+    sheet.quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)  # small PNG
     print(f"gallery: {out} ({out.stat().st_size // 1024} KB)")
 
 

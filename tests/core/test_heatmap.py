@@ -100,3 +100,30 @@ def test_bundled_model_cam_equals_gradcam_on_val_films(shared_dir):
         # And what the store keeps (float16) is within display precision of it.
         stored = heatmap.upsample(heatmap.decode(heatmap.encode(p.cam)), x.pixels.shape)
         np.testing.assert_allclose(stored, grad, atol=2e-3)
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_deletion_test_on_val_pneumonia_films(shared_dir):
+    """Issue #13: blanking the hottest 10% of the input drops the probability >= 2x as much as
+    blanking the same mask at random places (benchmarks/heatmap_faithfulness.py, on more films)."""
+    from benchmarks.heatmap_faithfulness import hot_mask, shifted
+
+    folder = shared_dir / "data" / "chest_xray_224sq" / "val" / "PNEUMONIA"
+    files = sorted(folder.iterdir())[::25][:16]
+    predictor = Predictor(device="cpu")  # what the app uses (auto)
+    x = preprocess_batch([load_xray(f) for f in files], predictor.spec)
+    preds = predictor.predict_batch(x)
+    base = np.array([p.probability for p in preds])
+    rng = np.random.default_rng(0)
+    hot, rand = x.copy(), []
+    for i, p in enumerate(preds):
+        mask = hot_mask(heatmap.upsample(p.cam, x.shape[1:3]))
+        hot[i][mask] = 0.0
+        for _ in range(3):
+            r = x[i].copy()
+            r[shifted(mask, rng)] = 0.0
+            rand.append(r)
+    hot_drop = np.mean(base - [p.probability for p in predictor.predict_batch(hot)])
+    rand_drop = np.mean(base.repeat(3) - [p.probability for p in predictor.predict_batch(np.stack(rand))])
+    assert hot_drop >= 2 * max(rand_drop, 1e-3), (hot_drop, rand_drop)
