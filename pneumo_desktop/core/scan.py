@@ -26,10 +26,10 @@ import numpy as np
 
 from . import quality
 from .card import sha256_file
+from .decoding import decode_for_model
 from .errors import XRayLoadError
 from .heatmap import stored_for_row as stored_heatmap
 from .images import XRay, iter_image_files, load_xray, walk_files
-from .preprocess import preprocess
 from .results import ERROR, OK, REJECTED, ScanResult, label_for
 from .store import ResultsStore
 
@@ -84,8 +84,10 @@ class Scanner:
         batch_size: int = 16,
         loader_threads: int = 2,
         use_cache: bool = True,
+        decoder=None,  # noqa: ANN001 - core.decoding.DecoderPool: decode in child processes
     ) -> None:
         self.predictor = predictor
+        self.decode = decoder.decode if decoder is not None else _decode_here
         self.store = store
         self.threshold = predictor.card.threshold if threshold is None else float(threshold)
         self.batch_size = max(1, int(batch_size))
@@ -183,11 +185,8 @@ class Scanner:
                 prep.result = replace(cached, path=path, cached=True).relabel(self.threshold)
                 return prep
         try:
-            xray = load_xray(path)
-            prep.issue = quality.check_xray(xray)
-            prep.inputs = preprocess(xray, self.predictor.spec)
-            # Keep the metadata, drop the full-size pixels: memory stays flat.
-            prep.xray = replace(xray, pixels=np.zeros((1, 1), np.float32))
+            # Load, quality rules, preprocess; here or in a decoder process (core.decoding).
+            prep.xray, prep.issue, prep.inputs = self.decode(path, self.predictor.spec)
         except XRayLoadError as exc:
             prep.result = self._error(path, prep.content_hash, str(exc), exc.code, time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - never let one file stop a batch
@@ -250,6 +249,11 @@ class Scanner:
         for p in ready:
             p.inputs = None
         return [p.result for p in ready if p.result is not None]
+
+
+def _decode_here(path: str, spec):  # noqa: ANN001, ANN202
+    """Decode in this process (the module's ``load_xray``, looked up at call time)."""
+    return decode_for_model(path, spec, load=load_xray)
 
 
 def _signature(path: str) -> tuple[int, int, int] | None:

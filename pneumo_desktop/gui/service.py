@@ -6,7 +6,9 @@ computes heatmaps for rows that have none stored, polls watched folders and writ
 The network itself runs in a child process (:class:`~pneumo_desktop.core.remote.RemotePredictor`):
 importing TensorFlow and loading the model hold the GIL for hundreds of milliseconds, which froze
 the window when they ran in a thread of this process; here the model thread only waits on a pipe.
-``PNEUMO_MODEL_PROCESS=thread`` runs the Predictor in the model thread instead (for debugging). :class:`ModelService` is the GUI-side handle: its methods only emit queued
+Files are decoded in child processes too (:class:`~pneumo_desktop.core.decoding.DecoderPool`): a
+native crash on a hostile file ends a child; that file's row says so and the scan goes on.
+``PNEUMO_MODEL_PROCESS=thread`` runs the Predictor and the decoders here instead (for debugging). :class:`ModelService` is the GUI-side handle: its methods only emit queued
 signals or set a ``threading.Event``, so the GUI thread never waits for decoding or inference.
 """
 
@@ -99,6 +101,7 @@ class ModelWorker(QObject):
         self._gradcam: Callable[..., np.ndarray | None] | None = None
         self._heatmaps: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         self._watcher: Any | None = None
+        self._decoders: Any | None = None  # core.decoding.DecoderPool next to a model process
         self._watch_timer: QTimer | None = None
         #: Set by the GUI thread when the window closes: queued work is skipped, reports stop.
         self.stopping = threading.Event()
@@ -124,6 +127,13 @@ class ModelWorker(QObject):
             return
         self._close_predictor()  # the one it replaces
         self.predictor = predictor
+        if self._decoders is None and hasattr(predictor, "pid"):  # the model in a process: decoders too
+            try:
+                from ..core.decoding import DecoderPool
+
+                self._decoders = DecoderPool(LOADER_THREADS)
+            except Exception:  # noqa: BLE001 - decoding in this process still works
+                log.exception("decoder processes could not start; decoding in the app's own process")
         # The heatmap is the class activation map from a forward pass (no gradient graph to trace).
         self._gradcam = forward_heatmap if getattr(predictor, "has_cam", False) else None
         card = predictor.card
@@ -166,6 +176,7 @@ class ModelWorker(QObject):
             threshold=threshold,
             batch_size=batch_size,
             loader_threads=LOADER_THREADS,
+            decoder=self._decoders,  # a crash on a hostile file ends a child, not the app
         )
         state, message, done, total = "finished", "", 0, 0
         try:
@@ -333,6 +344,9 @@ class ModelWorker(QObject):
         """Last call in the model thread: stop timers, end the model process, end the event loop."""
         self.stop_watch()
         self._close_predictor(wait=False)  # the window is closing: told to quit, it needs no waiting for
+        if self._decoders is not None:
+            self._decoders.close()
+            self._decoders = None
         thread = QThread.currentThread()
         thread.quit()
 
