@@ -131,6 +131,7 @@ class DecoderPool:
 
 def _serve(conn) -> None:  # noqa: ANN001
     """The child: decode paths until the parent closes the pipe or sends None."""
+    _lower_priority()
     crash_on = os.environ.get(_CRASH_TEST_ENV, "")
     while True:
         try:
@@ -148,3 +149,11 @@ def _serve(conn) -> None:  # noqa: ANN001
             conn.send(("load_error", (str(exc), exc.code)))
         except Exception as exc:  # noqa: BLE001 - reported to the parent as an 'internal' row
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+
+
+def _lower_priority() -> None:
+    """Background work: let the window's process win the CPU when the machine is busy."""
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):  # Windows has no nice(); the work runs at normal priority there
+        pass

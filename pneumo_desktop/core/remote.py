@@ -215,6 +215,7 @@ class _PipeLogHandler(logging.Handler):
 
 def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> None:  # noqa: ANN001
     """The child process: load the Predictor, then answer requests until told to quit."""
+    _lower_priority()
     root = logging.getLogger()
     root.addHandler(_PipeLogHandler(conn))
     root.setLevel(logging.INFO)
@@ -262,3 +263,11 @@ def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> No
         except Exception as exc:  # noqa: BLE001 - one failing batch is an answer, not the end
             logging.getLogger(__name__).exception("model call failed")
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _lower_priority() -> None:
+    """Background work: let the window's process win the CPU when the machine is busy."""
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):  # Windows has no nice(); the work runs at normal priority there
+        pass

@@ -139,9 +139,10 @@ class _LoaderSignals(QObject):
 
 
 class _LoadTask(QRunnable):
-    def __init__(self, request_id: int, result: ScanResult, signals: _LoaderSignals) -> None:
+    def __init__(self, request_id: int, result: ScanResult, signals: _LoaderSignals, heat: bool = False) -> None:
         super().__init__()
         self.request_id, self.result, self.signals = request_id, result, signals
+        self.heat = heat  # colour the stored heatmap too (only while heatmaps are switched on)
         self.path = result.path
 
     def run(self) -> None:
@@ -151,7 +152,8 @@ class _LoadTask(QRunnable):
             # An export folder may reuse a name, and History rows can be weeks old: the file on disk
             # may no longer be the one the result is for.
             changed = self.result.file_changed()
-            self._stored_heatmap(xray)
+            if self.heat:
+                _emit_stored_heatmap(self.request_id, self.result, xray, self.signals)
         except OSError as exc:
             self.signals.failed.emit(self.request_id, f"The file cannot be read ({exc.strerror or exc}).")
             return
@@ -166,11 +168,26 @@ class _LoadTask(QRunnable):
             return
         self.signals.loaded.emit(self.request_id, xray, levels, changed)
 
-    def _stored_heatmap(self, xray: XRay) -> None:
-        """The row's heatmap from the scan, upsampled and coloured here (off the GUI thread)."""
-        heat = stored_heatmap(self.result, xray.pixels.shape)  # None for refused rows
-        if heat is not None:
-            self.signals.stored_heat.emit(self.request_id, Heatmap.build(heat, xray.path))
+
+def _emit_stored_heatmap(request_id: int, result: ScanResult, xray: XRay, signals: _LoaderSignals) -> None:
+    """The row's heatmap from the scan, upsampled and coloured in a pool thread (not the GUI's)."""
+    heat = stored_heatmap(result, xray.pixels.shape)  # None for refused rows
+    if heat is not None:
+        signals.stored_heat.emit(request_id, Heatmap.build(heat, xray.path))
+
+
+class _StoredHeatTask(QRunnable):
+    """Colours a row's stored heatmap for an image already shown (heatmaps switched on later)."""
+
+    def __init__(self, request_id: int, result: ScanResult, xray: XRay, signals: _LoaderSignals) -> None:
+        super().__init__()
+        self.args = (request_id, result, xray, signals)
+
+    def run(self) -> None:
+        try:
+            _emit_stored_heatmap(*self.args)
+        except Exception:  # noqa: BLE001 - no heatmap is shown; the image stays
+            log.exception("stored heatmap for %s could not be drawn", self.args[1].path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,7 +543,8 @@ class ViewerPanel(QWidget):
             self._show_message("Select a result to see the image.")
             return
         self._show_message("Loading image…")
-        self.pool.start(_LoadTask(self._request, result, self._signals))
+        want_heat = self.heatmap_box.isChecked() and self._heatmaps_available
+        self.pool.start(_LoadTask(self._request, result, self._signals, heat=want_heat))
 
     def clear(self) -> None:
         self.show_result(None)
@@ -614,8 +632,19 @@ class ViewerPanel(QWidget):
         self.heat_legend.setVisible(False)
 
     def _on_stored_heat(self, request_id: int, heatmap: Heatmap) -> None:
-        if request_id == self._request:
+        if request_id != self._request:
+            return
+        xray = self._xray
+        if xray is None:  # coloured while loading: _on_loaded takes it
             self._stored = (request_id, heatmap)
+            return
+        if heatmap.path == xray.path and heatmap.shape == (xray.pixels.shape[0], xray.pixels.shape[1]):
+            self._heat, self._heat_for = heatmap, xray
+            if self._heat_pending is xray:
+                self._heat_pending = None
+            self.view.set_heatmap(heatmap)
+            self.view.set_heatmap_visible(self.heatmap_box.isChecked())
+            self._update_legend()
 
     def _judged(self) -> bool:
         """Only a film the model judged has a heatmap (never a refused or unreadable one)."""
@@ -636,6 +665,11 @@ class ViewerPanel(QWidget):
         if self._heat is not None and self._heat_for is self._xray:
             self.view.set_heatmap_visible(True)
             self._update_legend()
+            return
+        if self._result is not None and self._result.heatmap:  # the scan's own map: colour it, no model
+            if self._heat_pending is not self._xray:
+                self._heat_pending = self._xray
+                self.pool.start(_StoredHeatTask(self._request, self._result, self._xray, self._signals))
             return
         if self._heat_pending is self._xray:  # already asked (toggled off and on again): it will come
             return
