@@ -10,6 +10,13 @@ matrix multiply this CPU manages, and what the 3x target would need in GFLOP/s; 
 
     python benchmarks/scan_bench.py --n 200
     python benchmarks/scan_bench.py --n 100 --memory-sizes 1000 5000
+    python benchmarks/scan_bench.py --table --n 300     # issue #17's table, each row a fresh process
+
+``--table`` runs every configuration in a fresh process (so model-ready time and peak RSS are its
+own): the naive loop, the default (precision auto, what ``pneumo-scan`` and the app use), each
+precision, and the app's path (the model in a child process, core.remote), with the CPU, the
+precision auto chose and why, images/s, the ratio to the naive loop of the same run, model-ready
+time (from the process's start, TensorFlow's import included) and label parity with float32.
 """
 
 from __future__ import annotations
@@ -150,10 +157,16 @@ def ceiling(predictor, naive_rate: float) -> None:  # noqa: ANN001
     need = 3 * naive_rate
     print(f"ceiling: {cpu_summary()}")
     print(f"    model: {gflop:.1f} GFLOP per image at {s} px")
-    print(f"    network alone, batch 32, tf.function + XLA, float32: {net:.1f} images/s = {net * gflop:.0f} GFLOP/s "
-          f"= {net / naive_rate:.1f}x naive")
-    print(f"    best float32 matrix multiply on this CPU (2048 x 2048, TensorFlow or NumPy): {gemm:.0f} GFLOP/s")
-    print(f"    3x naive = {need:.1f} images/s = {need * gflop:.0f} GFLOP/s = {need * gflop / gemm:.2f}x that matrix multiply")
+    print(
+        f"    network alone, batch 32, tf.function + XLA, float32: {net:.1f} images/s = {net * gflop:.0f} GFLOP/s "
+        f"= {net / naive_rate:.1f}x naive"
+    )
+    print(
+        f"    best float32 matrix multiply on this CPU (2048 x 2048, TensorFlow or NumPy): {gemm:.0f} GFLOP/s"
+    )
+    print(
+        f"    3x naive = {need:.1f} images/s = {need * gflop:.0f} GFLOP/s = {need * gflop / gemm:.2f}x that matrix multiply"
+    )
 
 
 def memory_child(n: int, model_dir: str | None) -> None:
@@ -167,7 +180,7 @@ def memory_child(n: int, model_dir: str | None) -> None:
         for i in range(n):
             src = files[i % len(files)]
             os.symlink(src, Path(tmp) / f"{i:06d}_{src.name}")
-        predictor = Predictor(model_dir, device="cpu")
+        predictor = Predictor(model_dir, device="cpu", precision="float32")
         predictor.predict_batch(np.zeros((16, predictor.spec.size, predictor.spec.size, 3), np.float32))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
@@ -187,30 +200,147 @@ def memory_child(n: int, model_dir: str | None) -> None:
     )
 
 
+CONFIGS = {
+    "naive": "naive loop, model.predict per image (float32)",
+    "default-first": "default (auto), first load on this machine: parity check",
+    "default": "default: pneumo-scan / app, precision auto",
+    "float32": "Scanner, --precision float32",
+    "bfloat16": "Scanner, --precision bfloat16",
+    "app-process": "default, model in a child process (the app's path)",
+}
+
+
+def config_child(name: str, n: int, batch: int, model_dir: str | None, t_launch: float) -> None:
+    """One row of the table, in this fresh process: prints one JSON line."""
+    from pneumo_desktop.core.model import Predictor
+    from pneumo_desktop.core.scan import Scanner
+
+    files = real_images(n)
+    precision = {"naive": "float32", "float32": "float32", "bfloat16": "bfloat16"}.get(name, "auto")
+    if name == "app-process":
+        from pneumo_desktop.core.remote import RemotePredictor
+
+        predictor = RemotePredictor(model_dir, device="cpu", precision=precision)
+    else:
+        predictor = Predictor(model_dir, device="cpu", precision=precision)
+    ready = time.time() - t_launch
+    out = {
+        "name": name,
+        "ready_s": ready,
+        "precision": predictor.precision,
+        "reason": getattr(predictor, "precision_reason", ""),
+    }
+    if name != "default-first":
+        if name == "naive":
+            predictor.model.predict(
+                np.zeros((1, predictor.spec.size, predictor.spec.size, 3), np.float32), verbose=0
+            )
+            seconds, probs = naive(predictor, files)
+        else:
+            Scanner(predictor, store=None, batch_size=batch).scan_all(files[:8])  # as the app's warm-up
+            seconds, probs = scanner(predictor, files, batch)
+        out.update(seconds=seconds, rate=n / seconds, probs=probs, threshold=predictor.card.threshold)
+    if hasattr(predictor, "close"):
+        predictor.close()
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if name == "app-process":
+        out["peak_rss_mb"] += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+def table(args: argparse.Namespace) -> None:
+    from pneumo_desktop.core.precision import choose, cpu_summary
+
+    print(f"cpu: {cpu_summary()}")
+    print(f"precision auto on this CPU: {choose('auto', False).precision} ({choose('auto', False).reason})")
+    print(f"{args.n} real images, batch {args.batch}, each row a fresh process")
+    rows = {}
+    with tempfile.TemporaryDirectory() as data:
+        env = dict(os.environ, PNEUMO_DATA_DIR=data)  # no remembered parity check: the first row checks
+        for name in args.configs:
+            cmd = [
+                sys.executable,
+                __file__,
+                "--_config",
+                name,
+                "--n",
+                str(args.n),
+                "--batch",
+                str(args.batch),
+                "--_t",
+                repr(time.time()),
+            ]
+            if args.model_dir:
+                cmd += ["--model-dir", args.model_dir]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                print(f"{name}: failed\n{done.stderr[-2000:]}")
+                continue
+            rows[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    base = rows.get("naive", {}).get("rate")
+    ref = rows.get("float32", {}).get("probs")
+    print(f"{'':<52}{'images/s':>9}{'x naive':>8}{'ready s':>8}{'peak RSS':>9}  parity vs float32")
+    for name, r in rows.items():
+        rate = r.get("rate")
+        ratio = f"{rate / base:.1f}x" if rate and base else "-"
+        parity = "-"
+        if ref and r.get("probs") and name != "float32":
+            a, b = np.array(ref), np.array(r["probs"])
+            same = int(np.sum((a >= r["threshold"]) == (b >= r["threshold"])))
+            parity = f"labels {same}/{len(a)}, max |dp| {np.max(np.abs(a - b)):.4f}"
+        label = f"{CONFIGS[name]} [{r['precision']}]"
+        print(
+            f"{label:<52}{rate if rate else 0:>9.1f}{ratio:>8}{r['ready_s']:>8.1f}{r['peak_rss_mb']:>7.0f}MB  {parity}"
+        )
+    if "default" in rows:
+        print(f"default's precision: {rows['default']['precision']} ({rows['default']['reason']})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200, help="images for the speed comparison")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--model-dir", default=None)
     ap.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 5000])
-    ap.add_argument("--memory-model-dir", default=None,
-                    help="model for the memory runs (default: --model-dir); a tiny model keeps 5,000 files quick, "
-                    "and the pipeline's memory does not depend on the model")
+    ap.add_argument(
+        "--memory-model-dir",
+        default=None,
+        help="model for the memory runs (default: --model-dir); a tiny model keeps 5,000 files quick, "
+        "and the pipeline's memory does not depend on the model",
+    )
     ap.add_argument("--skip-speed", action="store_true")
-    ap.add_argument("--skip-ceiling", action="store_true", help="skip the network-alone and matrix-multiply ceiling")
-    ap.add_argument("--parity-split", default=None, metavar="SPLIT",
-                    help="also compare bfloat16 with float32 on every image of this split (e.g. val)")
+    ap.add_argument(
+        "--skip-ceiling", action="store_true", help="skip the network-alone and matrix-multiply ceiling"
+    )
+    ap.add_argument(
+        "--parity-split",
+        default=None,
+        metavar="SPLIT",
+        help="also compare bfloat16 with float32 on every image of this split (e.g. val)",
+    )
     ap.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--table", action="store_true", help="issue #17's table: each configuration in a fresh process"
+    )
+    ap.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--_config", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--_t", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._memory_child is not None:
         memory_child(args._memory_child, args.model_dir)
+        return
+    if args._config is not None:
+        config_child(args._config, args.n, args.batch, args.model_dir, args._t or time.time())
+        return
+    if args.table:
+        table(args)
         return
 
     from pneumo_desktop.core.model import Predictor
 
     if not args.skip_speed:
         files = real_images(args.n)
-        p32 = Predictor(args.model_dir, device="cpu")
+        p32 = Predictor(args.model_dir, device="cpu", precision="float32")
         print(f"model {p32.version}, input {p32.spec.size} px, {args.n} real images, {os.cpu_count()} CPUs")
         scanner(p32, files[:8], args.batch)  # warm-up (graph tracing)
         p32.model.predict(
@@ -230,7 +360,9 @@ def main() -> None:
             f"(c) Scanner bfloat16          : {args.n / t_bf:6.1f} images/s  ({t_bf:.1f} s)  "
             f"= {t_naive / t_bf:.1f}x naive; {agreement(probs32, probs_bf, p32.card.threshold)}"
         )
-        print(f"    naive vs Scanner float32 max |dp| = {np.max(np.abs(np.array(probs_naive) - np.array(probs32))):.2e}")
+        print(
+            f"    naive vs Scanner float32 max |dp| = {np.max(np.abs(np.array(probs_naive) - np.array(probs32))):.2e}"
+        )
         if args.parity_split:
             parity(p32, pbf, args.parity_split, args.batch)
         if not args.skip_ceiling:

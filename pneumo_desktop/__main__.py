@@ -79,6 +79,11 @@ def ensure_output_streams(mode: str) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    # The model runs in a child process (core.remote, spawn): in the frozen app that child is this
+    # executable again, and freeze_support() runs it as the child instead of opening a window.
+    multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(sys, "frozen", False):
         # The bundle holds Keras's TensorFlow back end only: a keras.json naming another must not

@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", metavar="NAME", help="use this site's calibrated threshold (made with "
                    "'pneumo-scan calibrate FOLDER --site NAME'); --threshold still wins")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
-    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
-                   help="bfloat16 is faster on CPUs with AVX-512 BF16")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                   help="auto (default): bfloat16 where the CPU has AMX or AVX-512 BF16 (or the GPU has "
+                   "bfloat16) and it matches float32 on sample films, float32 elsewhere")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--model-dir", type=Path, help="model folder (default: the bundled model)")
     p.add_argument("--no-cache", action="store_true", help="ignore stored results; recompute everything")

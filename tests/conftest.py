@@ -53,3 +53,25 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tinymodel import make_tiny_model_dir
 
     return make_tiny_model_dir(tmp_path_factory.mktemp("tinymodel"))
+
+
+def child_copy(src: Path, dst: Path, birth_date: str | None = None) -> Path:
+    """A copy of a real (adult) DICOM film tagged as a young child, which the gate judges.
+
+    The shared chest DICOMs are adults, and the gate refuses adults (issue 13). ``birth_date``:
+    keep the age to be worked out from the birth date instead of Patient's Age.
+    """
+    from pydicom import dcmread
+
+    ds = dcmread(src)
+    if birth_date is None:
+        ds.PatientAge = "004Y"
+        if "PatientBirthDate" in ds:
+            del ds.PatientBirthDate
+    else:
+        ds.PatientBirthDate = birth_date
+        if "PatientAge" in ds:
+            del ds.PatientAge
+    dst = dst / src.name if dst.is_dir() else dst
+    ds.save_as(dst)
+    return dst

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import heatmap
+from . import precision as precisions
 from .card import ModelCard
 from .errors import ModelError
 from .paths import default_model_dir
@@ -22,7 +24,7 @@ from .paths import default_model_dir
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "gpu")
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16")  # auto: core.precision.choose, checked at load
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -40,6 +42,7 @@ class Prediction:
     probability: float  # calibrated probability of pneumonia
     raw_probability: float  # the network's own output
     ood_score: float | None = None  # distance to the training distribution (None when unavailable)
+    cam: np.ndarray | None = None  # (h, w) class activation map in [0, 1] from the same pass (core.heatmap)
 
 
 def _quiet_backend_logs() -> None:
@@ -57,21 +60,24 @@ class Predictor:
         self,
         model_dir: str | Path | None = None,
         device: str = "auto",
-        precision: str = "float32",
+        precision: str = "auto",
         verify: bool = True,
     ) -> None:
         if device not in DEVICES:
             raise ModelError(f"Unknown device {device!r}: choose auto, cpu or gpu.")
         if precision not in PRECISIONS:
-            raise ModelError(f"Unknown precision {precision!r}: choose float32 or bfloat16.")
+            raise ModelError(f"Unknown precision {precision!r}: choose auto, float32 or bfloat16.")
         t0 = time.perf_counter()
         self.card = ModelCard.load(model_dir or default_model_dir())
         # The runtime is chosen in one place, core.runtime: a lean one (OpenVINO, ONNX Runtime) when
         # the model folder holds its export and the package is installed, else TensorFlow below.
         from .runtime import for_predictor
 
-        self.lean = for_predictor(self.card, device, precision, verify)
+        self.requested_precision = precision
+        lean_choice = precisions.choose(precision, on_gpu=False) if device != "gpu" else None
+        self.lean = for_predictor(self.card, device, lean_choice.precision if lean_choice else precision, verify)
         if self.lean is not None:
+            self.precision_reason = lean_choice.reason if lean_choice else ""
             if verify:  # the rest of the folder (OOD reference, card fields); the .keras may be left out
                 from .integrity import verify_manifest
 
@@ -91,31 +97,32 @@ class Predictor:
         if len(model.inputs) == 1 and len(model.outputs) == 1:
             # Same layers, single-tensor input structure: callers pass one array, not a list.
             model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
-        if precision == "bfloat16":
-            model = _with_policy(model, "mixed_bfloat16")
-            self.device_name += " bf16"
-        self.precision = precision
-        self.model = model  # the setter also resets the graphs and the feature model built on it
-        self._ood = None
-        self._gate = False  # not loaded yet (None: the model folder ships no gate)
         spec = self.card.preprocessing
         expected = (None, spec.size, spec.size, spec.channels)
         if tuple(model.input_shape) != expected:
             raise ModelError(f"The model expects input {model.input_shape}, but its card says {expected}.")
+        self.requested_precision = precision
+        self._ood = None
+        self._gate = False  # not loaded yet (None: the model folder ships no gate)
+        self.model, self.precision, self.precision_reason = _choose_model(self, model, precision)
+        if self.precision == "bfloat16":
+            self.device_name += " bf16"
         try:
             self.warm_up()
         except Exception as exc:  # noqa: BLE001 - e.g. a missing or mismatched OOD reference file
             raise ModelError(f"The model in {self.card.folder} cannot run: {exc}") from exc
         self.load_seconds = time.perf_counter() - t0
         log.info(
-            "model %s %s ready on %s in %.1f s", self.card.name, self.card.version, self.device_name,
-            self.load_seconds,
+            "model %s %s ready on %s in %.1f s (%s: %s)", self.card.name, self.card.version, self.device_name,
+            self.load_seconds, self.precision, self.precision_reason,
         )
 
     def _start_lean(self, precision: str, t0: float) -> None:
         """Set up on a lean runtime (no Keras model: ``self.model`` is None)."""
+        self.precision = self.lean.precision
+        if self.precision == "bfloat16":
+            self._check_lean_parity(precision)
         self.device_name = self.lean.device_name
-        self.precision = precision
         self.model = None
         self._ood = None
         self._gate = False  # not loaded yet (None: the model folder ships no gate)
@@ -126,6 +133,33 @@ class Predictor:
         self.load_seconds = time.perf_counter() - t0
         log.info("model %s %s ready on %s in %.1f s", self.card.name, self.card.version, self.device_name,
                  self.load_seconds)  # fmt: skip
+
+    def _check_lean_parity(self, requested: str) -> None:
+        """The bfloat16 export must give the float32 export's labels and probabilities within 0.01 on
+        the sample films (core.precision, remembered per model and machine); under ``auto`` a
+        failing check falls back to float32, as the TensorFlow path does."""
+        from .preprocess import preprocess_batch
+        from .runtime import load
+
+        key = precisions.parity_key(f"{self.card.sha256}:{self.lean.runtime}", requested)
+        parity = precisions.cached_parity(key)
+        how = "checked earlier on this machine" if parity is not None else "checked now"
+        if parity is None:
+            reference = load(self.card, self.lean.runtime, "float32", verify=False)
+            spec = self.card.preprocessing
+            films = preprocess_batch(precisions.sample_films(spec.size), spec)
+
+            def probs(lean):  # noqa: ANN001, ANN202
+                return lambda x: calibrate(lean.run(x).probability, self.card.temperature)
+
+            parity = precisions.check_parity(probs(reference), probs(self.lean), films, self.card.threshold)
+            precisions.remember_parity(key, parity)
+        if parity.ok or requested == "bfloat16":
+            self.precision_reason += f"; parity with float32 {'holds' if parity.ok else 'FAILS'} ({how})"
+            return
+        log.warning("bfloat16 differs from float32 (%s); using float32", parity.describe())
+        self.lean = load(self.card, self.lean.runtime, "float32", verify=False)
+        self.precision, self.precision_reason = "float32", f"bfloat16 parity failed: {parity.describe()}"
 
     # ---------------------------------------------------------------------------------------
     @property
@@ -144,6 +178,7 @@ class Predictor:
             self.lean = None  # predictions and heatmaps now come from this network
         self._model = model
         self._feature_model = None
+        self._cam_head = _cam_head(model, self.card.gradcam_layer) if model is not None else None
         self._graphs: dict[int, tuple] = {}
         from . import explain
 
@@ -152,6 +187,13 @@ class Predictor:
     @property
     def spec(self):  # noqa: ANN201
         return self.card.preprocessing
+
+    @property
+    def has_cam(self) -> bool:
+        """Whether predictions carry the class activation map (the heatmap) from the forward pass."""
+        if self.lean is not None:  # the exported graph's second output
+            return "cam" in self.lean.output_names
+        return self._cam_head is not None
 
     @property
     def version(self) -> str:
@@ -173,16 +215,18 @@ class Predictor:
         if len(batch) == 0:
             return []
         ood = self.ood
-        if ood is None:
+        if ood is None and not self.has_cam:
             raw = self.predict_raw(batch)
             scores: Sequence[float | None] = [None] * len(raw)
+            cams: Sequence[np.ndarray | None] = [None] * len(raw)
         else:
-            raw, feats = self._predict_with_features(batch)
-            scores = [float(s) for s in ood.score(feats)]
+            raw, feats, cam = self._predict_with_features(batch)
+            scores = [float(s) for s in ood.score(feats)] if ood is not None else [None] * len(raw)
+            cams = list(heatmap.normalise(cam)) if cam is not None else [None] * len(raw)
         cal = calibrate(raw, self.card.temperature)
         return [
-            Prediction(probability=float(c), raw_probability=float(r), ood_score=s)
-            for c, r, s in zip(cal, raw, scores, strict=True)
+            Prediction(probability=float(c), raw_probability=float(r), ood_score=s, cam=m)
+            for c, r, s, m in zip(cal, raw, scores, cams, strict=True)
         ]
 
     def predict_xrays(self, xrays: Sequence) -> list[Prediction]:  # noqa: ANN001
@@ -209,19 +253,36 @@ class Predictor:
             self._gate = Gate.load(self.card.folder)
         return self._gate
 
-    def _predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.lean is not None:
+    def _predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """One forward pass: probabilities, the OOD layer's features, the raw class activation map."""
+        if self.lean is not None:  # the exported graph returns all three
             out = self.lean.run(batch)
-            return out.probability, out.pooled
+            feats = out.pooled.astype(np.float64).reshape(len(batch), -1) if self.ood is not None else None
+            return out.probability, feats, out.cam.astype(np.float32)
         import keras
 
         if self._feature_model is None:
-            layer = self.model.get_layer(self.ood.layer)
-            self._feature_model = keras.Model(self.model.inputs[0], [self.model.output, layer.output])
-        prob, feats = self._run(self._feature_model, batch)
-        prob = keras.ops.convert_to_numpy(prob).astype(np.float64).reshape(-1)
-        feats = keras.ops.convert_to_numpy(feats).astype(np.float64).reshape(len(batch), -1)
-        return prob, feats
+            outputs = [self.model.output]
+            if self.ood is not None:
+                outputs.append(self.model.get_layer(self.ood.layer).output)
+            if self._cam_head is not None:
+                outputs.append(self.model.get_layer(self._cam_head.layer).output)
+            self._feature_model = keras.Model(self.model.inputs[0], outputs)
+            self._feature_model._pneumo_cam = self._cam_head  # the graph turns the features into the map
+        out = list(self._run(self._feature_model, batch))
+        prob = keras.ops.convert_to_numpy(out.pop(0)).astype(np.float64).reshape(-1)
+        feats = None
+        if self.ood is not None:
+            feats = keras.ops.convert_to_numpy(out.pop(0)).astype(np.float64).reshape(len(batch), -1)
+        cam = keras.ops.convert_to_numpy(out.pop(0)).astype(np.float32) if self._cam_head is not None else None
+        return prob, feats, cam
+
+    def cams(self, batch: np.ndarray) -> np.ndarray | None:
+        """(N, h, w) class activation maps in [0, 1] for a preprocessed batch (None: not available)."""
+        preds = self.predict_batch(batch)
+        if not preds or preds[0].cam is None:
+            return None
+        return np.stack([p.cam for p in preds])
 
     def warm_up(self) -> None:
         """Trace the graph and load the OOD reference now, in the thread that loads the model.
@@ -250,16 +311,134 @@ class Predictor:
 def _graph_function(model):  # noqa: ANN001, ANN202
     import keras
 
+    head = getattr(model, "_pneumo_cam", None)
+
+    def call(x):  # noqa: ANN001, ANN202
+        out = model(x, training=False)
+        if head is None:
+            return out
+        out = list(out)
+        out[-1] = head.apply(out[-1])  # (N, h, w, c) features -> (N, h, w) raw map, in the graph
+        return out
+
     if keras.backend.backend() != "tensorflow":
-        return lambda x: model(x, training=False)
+        return call
     import tensorflow as tf
 
     # One trace for every batch size (a None batch dimension), so no scan ever retraces mid-way:
     # tracing holds the GIL long enough to stall a GUI thread.
     shape = (None, *tuple(model.input_shape)[1:])
-    return tf.function(
-        lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32)]
-    )
+    return tf.function(call, input_signature=[tf.TensorSpec(shape, tf.float32)])
+
+
+@dataclass(frozen=True)
+class _CamHead:
+    """``relu`` is applied later; this is ``features @ w`` for the sigmoid unit's weights ``w``."""
+
+    layer: str  # the card's gradcam_layer
+    dense: object  # the final Dense layer (its kernel is read at call time)
+
+    def apply(self, features):  # noqa: ANN001, ANN202
+        import keras
+
+        w = keras.ops.cast(self.dense.kernel[:, 0], "float32")
+        return keras.ops.einsum("nhwc,c->nhw", keras.ops.cast(features, "float32"), w)
+
+
+#: Layers that may sit between the CAM layer and the final Dense unit for the map to equal Grad-CAM:
+#: max pooling routes the gradient to one position per window, global average pooling spreads it
+#: evenly, and dropout is the identity at inference.
+_CAM_PATH = ("MaxPooling2D", "GlobalAveragePooling2D", "Dropout")
+
+
+def _cam_head(model, layer_name: str) -> _CamHead | None:  # noqa: ANN001
+    """The class activation map head when the network allows one (else None: Grad-CAM on demand)."""
+    import keras
+
+    names = [layer.name for layer in model.layers]
+    last = model.layers[-1]
+    if layer_name not in names or not isinstance(last, keras.layers.Dense) or last.kernel.shape[-1] != 1:
+        log.info("no forward-pass heatmap: the head is not one Dense unit after %s", layer_name)
+        return None
+    between = model.layers[names.index(layer_name) + 1 : -1]
+    kinds = [type(layer).__name__ for layer in between]
+    if any(k not in _CAM_PATH for k in kinds) or kinds.count("GlobalAveragePooling2D") != 1:
+        log.info("no forward-pass heatmap: %s lies between %s and the output", kinds, layer_name)
+        return None
+    if model.get_layer(layer_name).output.shape[-1] != last.kernel.shape[0]:
+        return None
+    return _CamHead(layer_name, last)
+
+
+def _choose_model(predictor: Predictor, model, requested: str):  # noqa: ANN001, ANN202
+    """(model, precision, reason): ``requested`` resolved for this hardware, bfloat16 checked.
+
+    A bfloat16 network that ``auto`` picked must agree with the float32 one on the sample films
+    (:func:`core.precision.check_parity`); if not, float32 is used and the log says why. An
+    explicitly requested bfloat16 is used as asked, after the same check has logged a warning.
+    """
+    on_gpu, capability = _gpu_state(predictor.device_name)
+    choice = precisions.choose(requested, on_gpu, capability)
+    if choice.precision == "float32":
+        return model, "float32", choice.reason
+    fast = _with_policy(model, "mixed_bfloat16")
+    spec = predictor.card.preprocessing
+    from .preprocess import preprocess_batch
+
+    films = preprocess_batch(precisions.sample_films(spec.size), spec)
+
+    def probs(m):  # noqa: ANN001, ANN202
+        import keras
+
+        def run(x: np.ndarray) -> np.ndarray:
+            raw = keras.ops.convert_to_numpy(m(x, training=False)).astype(np.float64).reshape(-1)
+            return calibrate(raw, predictor.card.temperature)
+
+        return run
+
+    key = precisions.parity_key(predictor.card.sha256, requested)
+    parity = precisions.cached_parity(key)
+    how = "checked earlier on this machine" if parity is not None else "checked now"
+    if parity is None:
+        try:
+            parity = precisions.check_parity(probs(model), probs(fast), films, predictor.card.threshold)
+        except Exception as exc:  # noqa: BLE001 - a backend without bfloat16 kernels: float32 works everywhere
+            log.warning("bfloat16 cannot run here (%s); using float32", exc)
+            return model, "float32", f"bfloat16 failed to run ({type(exc).__name__})"
+        precisions.remember_parity(key, parity)
+    if parity.ok:
+        log.info("bfloat16 parity with float32 holds (%s): %s", how, parity.describe())
+        return fast, "bfloat16", f"{choice.reason}; parity holds on {parity.n} sample films ({how})"
+    if requested == "bfloat16":
+        log.warning("bfloat16 differs from float32 (%s); used because it was requested", parity.describe())
+        return fast, "bfloat16", "requested (parity check failed)"
+    log.warning("bfloat16 differs from float32 (%s); using float32", parity.describe())
+    return model, "float32", f"bfloat16 parity failed: {parity.describe()}"
+
+
+def _gpu_state(device_name: str) -> tuple[bool, tuple[int, int] | None]:
+    """(on a GPU, its compute capability) for the device the backend will use."""
+    if device_name == "CPU":
+        return False, None
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            cap = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+            return True, tuple(cap) if cap else None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        dev = jax.devices()[0]
+        cap = getattr(dev, "compute_capability", None)
+        if cap:
+            major, _, minor = str(cap).partition(".")
+            return True, (int(major), int(minor or 0))
+        return True, None
+    return True, None
 
 
 def _select_device(device: str) -> str:

@@ -112,10 +112,17 @@ def presentation_issue(verdict: PresentationVerdict, thresholds: PresentationThr
     return None
 
 
-class OrientationNet:
-    """Loads ``gate_orientation.keras`` and judges batches of prepared thumbnails.
+#: Output order of the exported graph (OpenVINO), the network's dict keys.
+HEADS = ("orientation", "inverted", "cropped")
 
-    Create it and call it from one thread (the one that owns the main model).
+
+class OrientationNet:
+    """Loads the network and judges batches of prepared thumbnails.
+
+    The OpenVINO export (``gate_orientation.xml``/``.bin``, hashes in ``gate_orientation.json``)
+    runs where it was made from this very ``.keras`` and OpenVINO is installed (the lean bundle has
+    no Keras); else Keras. ``PNEUMO_RUNTIME=tensorflow`` forces Keras. Create it and call it from
+    one thread (the one that owns the main model).
     """
 
     def __init__(self, folder: str | Path) -> None:
@@ -123,13 +130,29 @@ class OrientationNet:
         self.config: dict[str, Any] = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
         self.size = int(self.config.get("input_size", DEFAULT_SIZE))
         self.thresholds = PresentationThresholds.from_dict(self.config.get("thresholds", {}))
-        import keras
+        self.runtime = "openvino" if _openvino_export(folder, self.config) else "keras"
+        if self.runtime == "openvino":
+            from .runtime import import_openvino
 
-        model = keras.models.load_model(folder / self.config["model_file"], compile=False)
-        self.model = model
-        self._fn = _graph_function(model, self.size)
-        self._fn(np.zeros((1, self.size, self.size, 1), np.float32))  # trace now, not mid-scan
-        log.info("orientation/polarity/field-of-view check loaded from %s", folder)
+            ov = import_openvino()
+            xml = next(f for f in self.config["openvino"]["files"] if f.endswith(".xml"))
+            compiled = ov.Core().compile_model(str(folder / xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            request = compiled.create_infer_request()
+            outputs = [compiled.output(name) for name in HEADS]
+
+            def run(x: np.ndarray) -> dict[str, np.ndarray]:
+                result = request.infer({0: x})
+                return {name: np.array(result[o]) for name, o in zip(HEADS, outputs, strict=True)}
+
+            self._fn = run
+        else:
+            import keras
+
+            model = keras.models.load_model(folder / self.config["model_file"], compile=False)
+            self.model = model
+            self._fn = _graph_function(model, self.size)
+        self._fn(np.zeros((1, self.size, self.size, 1), np.float32))  # trace/compile now, not mid-scan
+        log.info("orientation/polarity/field-of-view check loaded from %s (%s)", folder, self.runtime)
 
     @staticmethod
     def available(folder: str | Path) -> bool:
@@ -152,15 +175,81 @@ class OrientationNet:
 
 def verdicts_from_outputs(out: Any) -> list[PresentationVerdict]:
     """The network's dict of outputs (``orientation``, ``inverted``, ``cropped``) -> verdicts."""
-    import keras
-
-    orient = keras.ops.convert_to_numpy(out["orientation"]).astype(np.float64)
-    inv = keras.ops.convert_to_numpy(out["inverted"]).astype(np.float64).reshape(-1)
-    crop = keras.ops.convert_to_numpy(out["cropped"]).astype(np.float64).reshape(-1)
+    orient = np.asarray(out["orientation"]).astype(np.float64)
+    inv = np.asarray(out["inverted"]).astype(np.float64).reshape(-1)
+    crop = np.asarray(out["cropped"]).astype(np.float64).reshape(-1)
     return [
         PresentationVerdict(orientation=tuple(float(p) for p in o), inverted=float(i), cropped=float(c))
         for o, i, c in zip(orient, inv, crop, strict=True)
     ]
+
+
+def _openvino_export(folder: Path, config: dict[str, Any]) -> bool:
+    """Whether the folder holds an OpenVINO export of this very network, and OpenVINO is usable."""
+    import importlib.util
+    import os
+
+    entry = config.get("openvino") or {}
+    files = entry.get("files") or {}
+    if not files or (os.environ.get("PNEUMO_RUNTIME") or "").strip().lower() == "tensorflow":
+        return False
+    if not all((folder / f).is_file() for f in files) or importlib.util.find_spec("openvino") is None:
+        return False
+    from .card import sha256_file
+
+    keras_file = folder / config["model_file"]
+    if keras_file.is_file() and sha256_file(keras_file) != entry.get("source_sha256"):
+        log.warning("the orientation network's OpenVINO export is of another .keras; using Keras")
+        return False
+    return all(sha256_file(folder / f) == digest for f, digest in files.items())
+
+
+def export_openvino(folder: str | Path) -> dict[str, Any]:
+    """Export ``gate_orientation.keras`` to OpenVINO IR beside it; record it in its json."""
+    import keras
+    import openvino as ov
+    import tensorflow as tf
+    from openvino.tools.ovc import convert_model
+
+    from .card import sha256_file
+
+    folder = Path(folder)
+    path = folder / CONFIG_NAME
+    config = json.loads(path.read_text(encoding="utf-8"))
+    size = int(config.get("input_size", DEFAULT_SIZE))
+    model = keras.models.load_model(folder / config["model_file"], compile=False)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32, name="thumb")])
+    def forward(thumb):  # noqa: ANN001, ANN202
+        out = model(thumb, training=False)
+        return tuple(tf.identity(tf.cast(out[h], tf.float32), name=h) for h in HEADS)
+
+    ov_model = convert_model(forward)
+    for i, name in enumerate(HEADS):
+        ov_model.outputs[i].get_tensor().set_names({name})
+    xml = folder / (Path(config["model_file"]).stem + ".xml")
+    ov.save_model(ov_model, str(xml), compress_to_fp16=False)
+    files = [xml.name, xml.with_suffix(".bin").name]
+    config["openvino"] = {
+        "files": {f: sha256_file(folder / f) for f in files},
+        "source_sha256": sha256_file(folder / config["model_file"]),
+        "converter": f"openvino {ov.get_version().split('-')[0]} convert_model(tf.function), f32 weights",
+        "command": "python -m pneumo_desktop.core.orientation export <model folder>",
+    }
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return config["openvino"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pneumo_desktop.core.orientation")
+    parser.add_argument("command", choices=["export"])
+    parser.add_argument("folder", help="model folder holding gate_orientation.json/.keras")
+    args = parser.parse_args(argv)
+    entry = export_openvino(args.folder)
+    logging.getLogger(__name__).info("exported %s", ", ".join(entry["files"]))
+    return 0
 
 
 def _graph_function(model, size: int):  # noqa: ANN001, ANN202
@@ -173,3 +262,7 @@ def _graph_function(model, size: int):  # noqa: ANN001, ANN202
     return tf.function(
         lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32)]
     )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

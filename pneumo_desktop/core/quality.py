@@ -185,6 +185,36 @@ def population_note(xray: XRay) -> str:
 # The learned / measured gate shipped next to the model
 
 
+@dataclass(frozen=True)
+class GatePrep:
+    """The gate's per-file part: the image statistics check and the network's thumbnail. Runs where
+    the file is decoded (a loader thread, or a decoder process: it pickles), on the full pixels."""
+
+    limits: Any  # imagestats.StatLimits | None
+    thumb_size: int | None  # the orientation network's input size (None: no network)
+
+    def prepare(
+        self, xray: XRay, issue: QualityIssue | None
+    ) -> tuple[QualityIssue | None, np.ndarray | None]:
+        """The statistics check (when no rule already refused the image) and the net's thumbnail."""
+        from . import imagestats, orientation
+
+        if issue is None and self.limits is not None:
+            bad = self.limits.violations(imagestats.compute(xray.pixels))
+            if bad:
+                issue = QualityIssue(
+                    "not_radiograph",
+                    f"Not a radiograph: the image has {imagestats.describe(bad)}. The model only judges "
+                    "chest X-ray films (a screenshot, a document, a pattern or a photograph cannot be judged).",
+                )
+        thumb = (
+            orientation.prepare(xray.pixels, self.thumb_size)
+            if self.thumb_size is not None and issue is None
+            else None
+        )
+        return issue, thumb
+
+
 class Gate:
     """Image statistics limits and the orientation/polarity/field-of-view network of a model folder.
 
@@ -213,26 +243,14 @@ class Gate:
             return None
         return cls(folder)
 
+    def preparer(self) -> GatePrep:
+        """What a loader thread or a decoder process needs of the gate (small and picklable)."""
+        return GatePrep(self.limits, self.net.size if self.net is not None else None)
+
     def prepare(
         self, xray: XRay, issue: QualityIssue | None
     ) -> tuple[QualityIssue | None, np.ndarray | None]:
-        """The statistics check (when no rule already refused the image) and the net's thumbnail."""
-        from . import imagestats, orientation
-
-        if issue is None and self.limits is not None:
-            bad = self.limits.violations(imagestats.compute(xray.pixels))
-            if bad:
-                issue = QualityIssue(
-                    "not_radiograph",
-                    f"Not a radiograph: the image has {imagestats.describe(bad)}. The model only judges "
-                    "chest X-ray films (a screenshot, a document, a pattern or a photograph cannot be judged).",
-                )
-        thumb = (
-            orientation.prepare(xray.pixels, self.net.size)
-            if self.net is not None and issue is None
-            else None
-        )
-        return issue, thumb
+        return self.preparer().prepare(xray, issue)
 
     def judge(self, thumbs: list[np.ndarray | None]) -> list[QualityIssue | None]:
         """One network call for the thumbnails of a batch (None entries are skipped)."""

@@ -57,6 +57,7 @@ class ScanResult:
     notes: str = ""
     cached: bool = False  # came from the results store, not recomputed
     study_uid: str = ""  # DICOM Study Instance UID: groups a patient's films by study (exported with patient data)
+    heatmap: str = ""  # judged films: the class activation map of the scan's forward pass (core.heatmap)
 
     @property
     def name(self) -> str:
@@ -128,6 +129,7 @@ def write_json(
     rows = []
     for r in results:
         d = r.to_dict()
+        d.pop("heatmap", None)  # kept in the local store for the viewer and the report
         if not include_patient:
             for c in PATIENT_COLUMNS:
                 d.pop(c, None)

@@ -236,7 +236,7 @@ class OnnxModel(LeanModel):
     runtime = "onnxruntime"
 
     def __init__(self, card: ModelCard, entry: dict[str, Any], precision: str) -> None:
-        super().__init__(card, entry, precision)
+        super().__init__(card, entry, "float32")  # no bfloat16 on ONNX Runtime's CPU provider
         import onnxruntime as ort
 
         path = next(f for f in entry["files"] if f.endswith(".onnx"))

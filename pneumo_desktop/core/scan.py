@@ -26,10 +26,11 @@ import numpy as np
 
 from . import quality
 from .card import sha256_file
+from .decoding import decode_for_model
 from .errors import StoreError, XRayLoadError
+from .heatmap import stored_for_row as stored_heatmap
 from .images import XRay, detect_format, iter_image_files, load_xray, walk_files
 from .outputs import own_outputs, select_files
-from .preprocess import preprocess
 from .privacy import patient_fields
 from .results import ERROR, OK, REJECTED, ScanResult, label_for
 from .store import ResultsStore
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when loading, preprocessing or the quality rules change the row a file would get: cached
 #: rows from an older pipeline are then recomputed. 2: colour JPEGs reach the colour check.
-#: 3: rows carry the DICOM study UID; population (DICOM age), image statistics and the
-#: orientation/polarity/field-of-view network.
+#: 3: rows carry the DICOM study UID and their heatmap; population (DICOM age), image statistics
+#: and the orientation/polarity/field-of-view network.
 PIPELINE_VERSION = 3
 #: Files up to this size are hashed (and their row cached) even when they are no image.
 SMALL_FILE = 1 << 20
@@ -94,8 +95,10 @@ class Scanner:
         batch_size: int = 16,
         loader_threads: int = 2,
         use_cache: bool = True,
+        decoder=None,  # noqa: ANN001 - core.decoding.DecoderPool: decode in child processes
     ) -> None:
         self.predictor = predictor
+        self.decode = decoder.decode if decoder is not None else _decode_here
         self.store = store
         self.threshold = predictor.card.threshold if threshold is None else float(threshold)
         self.batch_size = max(1, int(batch_size))
@@ -211,13 +214,12 @@ class Scanner:
                     prep.result = replace(prep.result, patient_id=pid, patient_name=name)
                 return prep
         try:
-            xray = load_xray(path)
-            prep.issue = quality.check_xray(xray)
-            if (gate := getattr(self.predictor, "gate", None)) is not None:
-                prep.issue, prep.thumb = gate.prepare(xray, prep.issue)
-            prep.inputs = preprocess(xray, self.predictor.spec)
-            # Keep the metadata, drop the full-size pixels: memory stays flat.
-            prep.xray = replace(xray, pixels=np.zeros((1, 1), np.float32))
+            # Load, quality rules, the gate's statistics and thumbnail, preprocess; here or in a
+            # decoder process (core.decoding).
+            gate = getattr(self.predictor, "gate", None)
+            prep.xray, prep.issue, prep.inputs, prep.thumb = self.decode(
+                path, self.predictor.spec, gate.preparer() if gate is not None else None
+            )
         except XRayLoadError as exc:
             prep.result = self._error(path, prep.content_hash, str(exc), exc.code, time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - never let one file stop a batch
@@ -279,10 +281,16 @@ class Scanner:
                     study_date=x.study_date or "", patient_id=x.patient_id or "",
                     patient_name=x.patient_name or "", notes="; ".join(x.notes),
                     study_uid=x.study_uid or "",
+                    heatmap=stored_heatmap(status, getattr(pred, "cam", None)),
                 )
         for p in ready:
             p.inputs = p.thumb = None
         return [p.result for p in ready if p.result is not None]
+
+
+def _decode_here(path: str, spec, gate=None):  # noqa: ANN001, ANN202
+    """Decode in this process (the module's ``load_xray``, looked up at call time)."""
+    return decode_for_model(path, spec, load=load_xray, gate=gate)
 
 
 def _signature(path: str) -> tuple[int, int, int] | None:

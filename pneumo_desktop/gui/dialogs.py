@@ -56,6 +56,11 @@ REFUSALS = (
     ),
 )
 DEVICE_CHOICES = (("auto", "Auto (GPU when available)"), ("cpu", "CPU"), ("gpu", "GPU"))
+PRECISION_CHOICES = (
+    ("auto", "Auto (bfloat16 where the processor has it and it matches float32)"),
+    ("float32", "float32 (exact reference)"),
+    ("bfloat16", "bfloat16 (fast on CPUs with AMX or AVX-512 BF16)"),
+)
 
 
 def threshold_spin(parent: QWidget | None = None) -> QDoubleSpinBox:
@@ -78,6 +83,7 @@ class PreferencesDialog(QDialog):
         default_threshold: float | None,
         current_device: str = "",
         parent: QWidget | None = None,
+        precision: str = "auto",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
@@ -91,6 +97,11 @@ class PreferencesDialog(QDialog):
             self.device_combo.addItem(text, key)
         self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(device)))
         form.addRow("Run the model on", self.device_combo)
+        self.precision_combo = QComboBox(model_box)
+        for key, text in PRECISION_CHOICES:
+            self.precision_combo.addItem(text, key)
+        self.precision_combo.setCurrentIndex(max(0, self.precision_combo.findData(precision)))
+        form.addRow("Precision", self.precision_combo)
         now = QLabel(
             f"In use now: {current_device}" if current_device else "The model is not loaded.", model_box
         )
@@ -139,6 +150,9 @@ class PreferencesDialog(QDialog):
 
     def device(self) -> str:
         return str(self.device_combo.currentData())
+
+    def precision(self) -> str:
+        return str(self.precision_combo.currentData())
 
     def threshold(self) -> float:
         return round(self.threshold_spin.value() / 100, 4)

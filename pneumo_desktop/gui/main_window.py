@@ -1237,12 +1237,17 @@ class MainWindow(QMainWindow):
             default_threshold=self.site.default_value() if info else None,  # the site's, if any
             current_device=info.device_name if info and self._model_loaded else "",
             parent=self,
+            precision=self.settings.precision,
         )
 
     def show_preferences(self) -> None:
         dialog = self.preferences_dialog()
         if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
+            reload = dialog.precision() != self.settings.precision and dialog.device() == self.settings.device
+            self.settings.precision = dialog.precision()  # read by the next (re)load
             self.apply_preferences(dialog.device(), dialog.threshold())
+            if reload:
+                self.reload_model()
 
     def apply_preferences(self, device: str, threshold: float) -> None:
         if self.model_info is not None:

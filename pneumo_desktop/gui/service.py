@@ -1,17 +1,22 @@
 """The model thread: one QThread owns the Predictor and does every model call.
 
-:class:`ModelWorker` lives in that thread. It loads the model (importing TensorFlow there, never in
-the GUI thread), runs scans through the core :class:`~pneumo_desktop.core.scan.Scanner` (so every
-batch is stored before the GUI sees it), computes Grad-CAM heatmaps, polls watched folders and
-writes PDF reports. :class:`ModelService` is the GUI-side handle: its methods only emit queued
+:class:`ModelWorker` lives in that thread. It loads the model, runs scans through the core
+:class:`~pneumo_desktop.core.scan.Scanner` (so every batch is stored before the GUI sees it),
+computes heatmaps for rows that have none stored, polls watched folders and writes PDF reports.
+The network itself runs in a child process (:class:`~pneumo_desktop.core.remote.RemotePredictor`):
+importing TensorFlow and loading the model hold the GIL for hundreds of milliseconds, which froze
+the window when they ran in a thread of this process; here the model thread only waits on a pipe.
+Files are decoded in child processes too (:class:`~pneumo_desktop.core.decoding.DecoderPool`): a
+native crash on a hostile file ends a child; that file's row says so and the scan goes on.
+``PNEUMO_MODEL_PROCESS=thread`` runs the Predictor and the decoders here instead (for debugging). :class:`ModelService` is the GUI-side handle: its methods only emit queued
 signals or set a ``threading.Event``, so the GUI thread never waits for decoding or inference.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -23,6 +28,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from ..core.errors import ModelError, PneumoError
+from ..core.heatmap import forward_heatmap, stored_heatmap
 from ..core.results import ScanResult
 from ..core.store import ResultsStore
 from .viewer import Heatmap
@@ -42,7 +48,7 @@ class ModelInfo:
     device_name: str
     threshold: float  # the model card's operating point
     sha256: str
-    heatmaps: bool  # pneumo_desktop.core.explain is importable
+    heatmaps: bool  # the model gives a class activation map with each prediction
     card: dict[str, Any] = field(default_factory=dict, repr=False)
     folder: str = ""
 
@@ -62,12 +68,15 @@ class ReportRequest:
     threshold_note: str = ""  # where the threshold comes from (card, site profile, user)
 
 
-def explain_module() -> Any | None:
-    """The Grad-CAM module when it exists (it imports the model backend, so call off the GUI thread)."""
-    try:
-        return importlib.import_module("pneumo_desktop.core.explain")
-    except ImportError:
-        return None
+def make_predictor(model_dir: str | None, device: str, precision: str) -> Any:  # noqa: ANN401
+    """The model in a child process (default), or in this thread with ``PNEUMO_MODEL_PROCESS=thread``."""
+    if os.environ.get("PNEUMO_MODEL_PROCESS", "").lower() == "thread":
+        from ..core.model import Predictor
+
+        return Predictor(model_dir, device=device, precision=precision)
+    from ..core.remote import RemotePredictor
+
+    return RemotePredictor(model_dir, device=device, precision=precision)
 
 
 class ModelWorker(QObject):
@@ -92,9 +101,10 @@ class ModelWorker(QObject):
         self.store = store
         self.predictor: Any | None = None
         self.info: ModelInfo | None = None
-        self._gradcam: Callable[..., np.ndarray] | None = None
+        self._gradcam: Callable[..., np.ndarray | None] | None = None
         self._heatmaps: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         self._watcher: Any | None = None
+        self._decoders: Any | None = None  # core.decoding.DecoderPool next to a model process
         self._watch_timer: QTimer | None = None
         #: Set by the GUI thread when the window closes: queued work is skipped, reports stop.
         self.stopping = threading.Event()
@@ -106,10 +116,7 @@ class ModelWorker(QObject):
             return
         self.loading.emit()
         try:
-            from ..core.model import Predictor
-
-            predictor = Predictor(model_dir, device=device, precision=precision)
-            explain = explain_module()
+            predictor = make_predictor(model_dir, device, precision)
         except ModelError as exc:
             log.warning("model not loaded: %s", exc)
             self.load_failed.emit(str(exc), self.predictor is not None)
@@ -121,15 +128,17 @@ class ModelWorker(QObject):
                 self.predictor is not None,
             )
             return
+        self._close_predictor()  # the one it replaces
         self.predictor = predictor
-        self._gradcam = getattr(explain, "gradcam", None) if explain is not None else None
-        if self._gradcam is not None:
-            # Trace the heatmap graph now, while "loading" is shown, not on the first click.
+        if self._decoders is None and hasattr(predictor, "pid"):  # the model in a process: decoders too
             try:
-                size = predictor.spec.size
-                self._gradcam(predictor, np.zeros((size, size), np.float32))
-            except Exception:  # noqa: BLE001 - heatmaps are optional; the first real one will say why
-                log.exception("Grad-CAM warm-up failed")
+                from ..core.decoding import DecoderPool
+
+                self._decoders = DecoderPool(LOADER_THREADS)
+            except Exception:  # noqa: BLE001 - decoding in this process still works
+                log.exception("decoder processes could not start; decoding in the app's own process")
+        # The heatmap is the class activation map from a forward pass (no gradient graph to trace).
+        self._gradcam = forward_heatmap if getattr(predictor, "has_cam", False) else None
         card = predictor.card
         self.info = ModelInfo(
             name=card.name,
@@ -170,6 +179,7 @@ class ModelWorker(QObject):
             threshold=threshold,
             batch_size=batch_size,
             loader_threads=LOADER_THREADS,
+            decoder=self._decoders,  # a crash on a hostile file ends a child, not the app
         )
         state, message, done, total = "finished", "", 0, 0
         try:
@@ -217,6 +227,8 @@ class ModelWorker(QObject):
                 continue
             try:
                 heat = self._gradcam(self.predictor, xray)
+                if heat is None:
+                    raise ModelError("no heatmap")
                 # Colouring a full-size map takes ~300 ms at 2000 x 2000: done here, never in the GUI.
                 heatmap = Heatmap.build(heat, getattr(xray, "path", ""))
             except Exception as exc:  # noqa: BLE001
@@ -299,7 +311,7 @@ class ModelWorker(QObject):
                 request.path,
                 request.results,
                 ctx,
-                heatmap=self.heatmap_now if self._gradcam is not None else None,
+                heatmap=self._report_heatmaps(request.results),
                 progress=progress,
             )
         except Exception as exc:  # noqa: BLE001 - a sentence for the user, the traceback for the log
@@ -315,11 +327,38 @@ class ModelWorker(QObject):
             return
         self.report_done.emit(request.path)
 
+    def _report_heatmaps(self, results: list[ScanResult]) -> Callable[[Any], np.ndarray | None]:
+        """The report's heatmaps: each row's stored one (no model run), computed only for rows
+        scanned before heatmaps were stored, never one for a refused or unreadable film."""
+        by_path = {r.path: r for r in results}
+
+        def heatmap(xray: Any) -> np.ndarray | None:  # noqa: ANN401
+            row = by_path.get(getattr(xray, "path", ""))
+            if row is None or row.status != "ok":
+                return None
+            stored = stored_heatmap(row, xray.pixels.shape)
+            return stored if stored is not None else self.heatmap_now(xray)
+
+        return heatmap
+
     # -- end ------------------------------------------------------------------------------------
+    def _close_predictor(self, wait: bool = True) -> None:
+        close = getattr(self.predictor, "close", None)
+        if close is not None:
+            try:
+                close(wait=5.0 if wait else 0.0)
+            except Exception:  # noqa: BLE001 - ending a process must not stop the app from closing
+                log.exception("closing the model process failed")
+        self.predictor = None
+
     @Slot()
     def shutdown(self) -> None:
-        """Last call in the model thread: stop timers, then end the thread's event loop."""
+        """Last call in the model thread: stop timers, end the model process, end the event loop."""
         self.stop_watch()
+        self._close_predictor(wait=False)  # the window is closing: told to quit, it needs no waiting for
+        if self._decoders is not None:
+            self._decoders.close()
+            self._decoders = None
         thread = QThread.currentThread()
         thread.quit()
 
@@ -368,8 +407,13 @@ class ModelService(QObject):
         self.thread.start()
 
     def load_model(
-        self, model_dir: str | Path | None, device: str = "auto", precision: str = "float32"
+        self, model_dir: str | Path | None, device: str = "auto", precision: str | None = None
     ) -> None:
+        """Load (or reload) the model; ``precision`` None: the Preferences' (default ``auto``)."""
+        if precision is None:
+            from .settings import Settings
+
+            precision = Settings().precision
         self._load.emit(str(model_dir) if model_dir else None, device, precision)
 
     def scan(

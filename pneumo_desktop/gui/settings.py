@@ -13,6 +13,7 @@ ORGANISATION = "PneumoDesktop"
 APPLICATION = "Pneumo Desktop"
 MAX_RECENT = 8
 DEVICES = ("auto", "cpu", "gpu")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 class Settings:
@@ -61,6 +62,16 @@ class Settings:
     @reviewer.setter
     def reviewer(self, name: str) -> None:
         self._q.setValue("review/reviewer", name.strip())
+
+    @property
+    def precision(self) -> str:
+        """auto (bfloat16 where the hardware has it and it matches float32), float32 or bfloat16."""
+        value = str(self._q.value("model/precision", "auto"))
+        return value if value in PRECISIONS else "auto"
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._q.setValue("model/precision", value if value in PRECISIONS else "auto")
 
     # -- recent folders --------------------------------------------------------------------------
     def recent_folders(self) -> list[str]:

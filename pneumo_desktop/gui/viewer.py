@@ -49,6 +49,7 @@ from ..core.colours import heatmap_rgba
 from ..core.demographics import read_age
 from ..core.errors import XRayLoadError
 from ..core.export import display_text
+from ..core.heatmap import stored_heatmap
 from ..core.images import XRay, load_xray
 from ..core.results import ERROR, REJECTED, ScanResult
 from .table import label_icon
@@ -122,12 +123,14 @@ class Heatmap:
 class _LoaderSignals(QObject):
     loaded = Signal(int, object, object, bool, str)  # request id, XRay, pixels, file changed since scan, age
     failed = Signal(int, str)
+    stored_heat = Signal(int, object)  # request id, Heatmap from the row's stored map (before `loaded`)
 
 
 class _LoadTask(QRunnable):
-    def __init__(self, request_id: int, result: ScanResult, signals: _LoaderSignals) -> None:
+    def __init__(self, request_id: int, result: ScanResult, signals: _LoaderSignals, heat: bool = False) -> None:
         super().__init__()
         self.request_id, self.result, self.signals = request_id, result, signals
+        self.heat = heat  # colour the stored heatmap too (only while heatmaps are switched on)
         self.path = result.path
 
     def run(self) -> None:
@@ -138,6 +141,8 @@ class _LoadTask(QRunnable):
             # may no longer be the one the result is for.
             changed = self.result.file_changed()
             age = read_age(self.path) if xray.format == "DICOM" else ""
+            if self.heat:
+                _emit_stored_heatmap(self.request_id, self.result, xray, self.signals)
         except OSError as exc:
             self.signals.failed.emit(self.request_id, f"The file cannot be read ({exc.strerror or exc}).")
             return
@@ -151,6 +156,27 @@ class _LoadTask(QRunnable):
             )
             return
         self.signals.loaded.emit(self.request_id, xray, levels, changed, age)
+
+
+def _emit_stored_heatmap(request_id: int, result: ScanResult, xray: XRay, signals: _LoaderSignals) -> None:
+    """The row's heatmap from the scan, upsampled and coloured in a pool thread (not the GUI's)."""
+    heat = stored_heatmap(result, xray.pixels.shape)  # None for refused rows
+    if heat is not None:
+        signals.stored_heat.emit(request_id, Heatmap.build(heat, xray.path))
+
+
+class _StoredHeatTask(QRunnable):
+    """Colours a row's stored heatmap for an image already shown (heatmaps switched on later)."""
+
+    def __init__(self, request_id: int, result: ScanResult, xray: XRay, signals: _LoaderSignals) -> None:
+        super().__init__()
+        self.args = (request_id, result, xray, signals)
+
+    def run(self) -> None:
+        try:
+            _emit_stored_heatmap(*self.args)
+        except Exception:  # noqa: BLE001 - no heatmap is shown; the image stays
+            log.exception("stored heatmap for %s could not be drawn", self.args[1].path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,6 +367,9 @@ def _tool_button(
     return b
 
 
+HEATMAP_TIP = "Overlay the heatmap (class activation map = Grad-CAM): where the model found evidence (H)"
+
+
 class ViewerPanel(QWidget):
     """Shows the selected result: image, optional heatmap, and its details."""
 
@@ -357,6 +386,8 @@ class ViewerPanel(QWidget):
         self._signals = _LoaderSignals(self)
         self._signals.loaded.connect(self._on_loaded)
         self._signals.failed.connect(self._on_failed)
+        self._signals.stored_heat.connect(self._on_stored_heat)
+        self._stored: tuple[int, Heatmap] | None = None  # the stored heatmap of the image being loaded
         self._request = 0
         self._heat_request = 0
         self._heat_pending: XRay | None = None  # the image the outstanding heatmap request is for
@@ -383,7 +414,7 @@ class ViewerPanel(QWidget):
             self, "Reset contrast", "Brightness/contrast: drag with the right mouse button. Click to reset."
         )
         self.heatmap_box = QCheckBox("Heatmap", self)
-        self.heatmap_box.setToolTip("Overlay the Grad-CAM heatmap: where the model looked (H)")
+        self.heatmap_box.setToolTip(HEATMAP_TIP)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(45)
@@ -468,6 +499,11 @@ class ViewerPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(bar)
+        from .heatlegend import HeatLegend
+
+        self.heat_legend = HeatLegend(self)
+        self.heat_legend.setVisible(False)
+        layout.addWidget(self.heat_legend)
         layout.addLayout(self._stack, 1)
         layout.addWidget(self.details)
         self._layout = layout
@@ -532,7 +568,8 @@ class ViewerPanel(QWidget):
             self._show_message("Select a result to see the image.")
             return
         self._show_message("Loading image…")
-        self.pool.start(_LoadTask(self._request, result, self._signals))
+        want_heat = self.heatmap_box.isChecked() and self._heatmaps_available
+        self.pool.start(_LoadTask(self._request, result, self._signals, heat=want_heat))
 
     def clear(self) -> None:
         self.show_result(None)
@@ -553,6 +590,7 @@ class ViewerPanel(QWidget):
         self._heat_for = xray
         self.view.set_heatmap(heatmap)
         self.view.set_heatmap_visible(self.heatmap_box.isChecked())
+        self._update_legend()
 
     def on_heatmap_failed(self, request_id: int, message: str) -> None:
         if request_id == self._heat_request:
@@ -593,6 +631,12 @@ class ViewerPanel(QWidget):
         self._age = age
         self._stack.setCurrentWidget(self.view)
         self.view.set_levels(levels)
+        stored, self._stored = self._stored, None
+        if stored is not None and stored[0] == request_id and stored[1].path == xray.path:
+            if stored[1].shape == (xray.pixels.shape[0], xray.pixels.shape[1]):
+                self._heat, self._heat_for = stored[1], xray  # the scan's own: nothing to compute
+                self.view.set_heatmap(stored[1])
+                self.view.set_heatmap_visible(False)
         self._enable_image_tools(True)
         self._fill_details()
         if self.heatmap_box.isChecked():
@@ -616,12 +660,48 @@ class ViewerPanel(QWidget):
         self._heat_pending = None
         self._heat = None
         self._heat_for = None
+        self._stored = None
+        self.heat_legend.setVisible(False)
+
+    def _on_stored_heat(self, request_id: int, heatmap: Heatmap) -> None:
+        if request_id != self._request:
+            return
+        xray = self._xray
+        if xray is None:  # coloured while loading: _on_loaded takes it
+            self._stored = (request_id, heatmap)
+            return
+        if heatmap.path == xray.path and heatmap.shape == (xray.pixels.shape[0], xray.pixels.shape[1]):
+            self._heat, self._heat_for = heatmap, xray
+            if self._heat_pending is xray:
+                self._heat_pending = None
+            self.view.set_heatmap(heatmap)
+            self.view.set_heatmap_visible(self.heatmap_box.isChecked())
+            self._update_legend()
+
+    def _judged(self) -> bool:
+        """Only a film the model judged has a heatmap (never a refused or unreadable one)."""
+        return self._result is not None and self._result.status == "ok"
+
+    def _update_legend(self) -> None:
+        shown = self.heatmap_box.isChecked() and self._heat is not None and self._heat_for is self._xray
+        self.heat_legend.setVisible(bool(shown and self._judged()))
 
     def _ask_heatmap(self) -> None:
         if self._xray is None or not self._heatmaps_available:
             return
+        if not self._judged():
+            self.view.set_heatmap_visible(False)
+            self.heatmap_box.setToolTip("No heatmap: the model did not judge this image.")
+            return
+        self.heatmap_box.setToolTip(HEATMAP_TIP)
         if self._heat is not None and self._heat_for is self._xray:
             self.view.set_heatmap_visible(True)
+            self._update_legend()
+            return
+        if self._result is not None and self._result.heatmap:  # the scan's own map: colour it, no model
+            if self._heat_pending is not self._xray:
+                self._heat_pending = self._xray
+                self.pool.start(_StoredHeatTask(self._request, self._result, self._xray, self._signals))
             return
         if self._heat_pending is self._xray:  # already asked (toggled off and on again): it will come
             return
@@ -634,6 +714,7 @@ class ViewerPanel(QWidget):
             self._ask_heatmap()
         else:
             self.view.set_heatmap_visible(False)
+        self._update_legend()
 
     def _on_show_patient(self, on: bool) -> None:
         self._show_patient = on

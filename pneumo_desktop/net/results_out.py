@@ -468,17 +468,20 @@ def export_results(
 
 
 def heatmap_source(predictor: Any) -> HeatmapSource:
-    """Heatmaps computed with ``predictor`` (call from the thread that owns it): the film is read
-    again and Grad-CAM run on it; None for a film that cannot be read now."""
+    """Heatmaps for the films (call from the thread that owns ``predictor``): the film is read again
+    and its map is the one the scan stored with the row, else Grad-CAM run on it; None for a film
+    that cannot be read now."""
 
     def source(result: ScanResult) -> tuple[np.ndarray, np.ndarray] | None:
         from ..core.errors import XRayLoadError
         from ..core.explain import gradcam
+        from ..core.heatmap import stored_heatmap
         from ..core.images import load_xray
 
         try:
             xray = load_xray(result.path)
-            return xray.pixels, gradcam(predictor, xray)
+            heat = stored_heatmap(result, xray.pixels.shape)  # the scan's own map, when stored
+            return xray.pixels, heat if heat is not None else gradcam(predictor, xray)
         except XRayLoadError as exc:
             log.warning("no heatmap image for %s: %s", result.name, exc)
         except Exception as exc:  # noqa: BLE001 - the SR is still made

@@ -199,3 +199,24 @@ def test_scanner_refuses_with_each_code(gated_tiny_model, shared_dir, tmp_path):
             r.message,
         )
         assert r.message
+
+
+def test_the_orientation_networks_openvino_export_matches_keras(monkeypatch):
+    """The lean bundle has no Keras: the gate's network runs from its OpenVINO export, with the
+    same verdicts as the Keras file it was made from."""
+    pytest.importorskip("openvino")
+    from pneumo_desktop.core import orientation
+    from pneumo_desktop.core.paths import default_model_dir
+
+    folder = default_model_dir()
+    rng = np.random.default_rng(0)
+    thumbs = rng.normal(size=(6, 64, 64, 1)).astype(np.float32)
+    thumbs[3:] = np.rot90(thumbs[3:], axes=(1, 2))
+    lean = orientation.OrientationNet(folder)
+    assert lean.runtime == "openvino"
+    monkeypatch.setenv("PNEUMO_RUNTIME", "tensorflow")
+    ref = orientation.OrientationNet(folder)
+    assert ref.runtime == "keras"
+    for a, b in zip(lean.predict(thumbs), ref.predict(thumbs), strict=True):
+        assert np.allclose(a.orientation, b.orientation, atol=1e-4)
+        assert abs(a.inverted - b.inverted) < 1e-4 and abs(a.cropped - b.cropped) < 1e-4

@@ -12,7 +12,7 @@ from pneumo_desktop.core.preprocess import preprocess_batch
 
 @pytest.fixture(scope="module")
 def predictor(tiny_model_dir):
-    return Predictor(tiny_model_dir, device="cpu")
+    return Predictor(tiny_model_dir, device="cpu", precision="float32")
 
 
 def test_loads_and_predicts_in_batches(predictor):

@@ -44,9 +44,9 @@ def test_export_round_trip_matches_tensorflow(exported_dir, monkeypatch, name):
     if not HAVE[name]:
         pytest.skip(f"{name} is not installed")
     monkeypatch.setenv(runtime.RUNTIME_ENV, "tensorflow")
-    reference = Predictor(exported_dir, device="cpu")
+    reference = Predictor(exported_dir, device="cpu", precision="float32")
     monkeypatch.setenv(runtime.RUNTIME_ENV, name)
-    lean = Predictor(exported_dir, device="cpu")
+    lean = Predictor(exported_dir, device="cpu", precision="float32")
     assert reference.lean is None and lean.lean is not None and lean.lean.runtime == name
     assert name.replace("onnxruntime", "ONNX Runtime").replace("openvino", "OpenVINO") in lean.device_name
     x = _images()
@@ -66,9 +66,9 @@ def test_cam_from_the_forward_pass_equals_tensorflow_gradcam(exported_dir, monke
     if not HAVE[name]:
         pytest.skip(f"{name} is not installed")
     monkeypatch.setenv(runtime.RUNTIME_ENV, "tensorflow")
-    reference = Predictor(exported_dir, device="cpu")
+    reference = Predictor(exported_dir, device="cpu", precision="float32")
     monkeypatch.setenv(runtime.RUNTIME_ENV, name)
-    lean = Predictor(exported_dir, device="cpu")
+    lean = Predictor(exported_dir, device="cpu", precision="float32")
     pixels = np.random.default_rng(3).random((90, 70), dtype=np.float32)
     pixels[30:60, 20:50] += 1.0
     want = gradcam(reference, pixels)  # gradient of the logit through TensorFlow
@@ -159,11 +159,11 @@ def test_bundled_model_export_matches_tensorflow(chest_dir, monkeypatch):
     )
     xrays = [load_xray(f) for f in files]
     monkeypatch.setenv(runtime.RUNTIME_ENV, "tensorflow")
-    reference = Predictor(device="cpu")
+    reference = Predictor(device="cpu", precision="float32")
     want = reference.predict_xrays(xrays)
     for name in available:
         monkeypatch.setenv(runtime.RUNTIME_ENV, name)
-        lean = Predictor(device="cpu")  # float32
+        lean = Predictor(device="cpu", precision="float32")
         got = lean.predict_xrays(xrays)
         np.testing.assert_allclose([p.probability for p in got], [p.probability for p in want], atol=1e-4)
         np.testing.assert_allclose([p.ood_score for p in got], [p.ood_score for p in want], rtol=1e-3)

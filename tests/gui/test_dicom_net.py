@@ -74,6 +74,7 @@ def test_a_film_sent_by_c_store_appears_in_the_table_and_its_result_goes_to_the_
         assert window.dicom.label.isVisible() and str(port) in window.dicom.label.text()
 
         ds = dcmread(dicom_dir / CHEST_8BIT)
+        ds.PatientAge = "004Y"  # a child: judged (the gate refuses the adult the real film is)
         scu = AE("XRAY1")
         scu.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
         assoc = scu.associate("127.0.0.1", port, ae_title="PNEUMO")

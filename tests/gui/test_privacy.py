@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import child_copy
 from tests.gui.conftest import SCAN_TIMEOUT_MS
 
 
@@ -17,8 +17,7 @@ def test_history_has_no_patient_name_but_the_viewer_reveals_it_from_the_file(
     from pneumo_desktop.core.store import ResultsStore
 
     src = dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm"
-    path = tmp_path / src.name
-    shutil.copy(src, path)
+    path = child_copy(src, tmp_path)  # a child: judged, so the viewer shows its details
     store = ResultsStore(tmp_path / "s.sqlite3")
     window = make_window(store=store)
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):

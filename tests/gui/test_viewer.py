@@ -17,6 +17,7 @@ from pneumo_desktop.gui import viewer as viewer_module
 from pneumo_desktop.gui.main_window import MainWindow
 from pneumo_desktop.gui.viewer import Heatmap, ViewerPanel, heatmap_rgba, window_lut
 
+from ..conftest import child_copy
 from .conftest import SCAN_TIMEOUT_MS, write_images
 
 
@@ -112,9 +113,12 @@ def test_window_lut_maps_the_window_to_full_range() -> None:
 
 
 def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatch) -> None:  # noqa: ANN001
+    """A row without a stored heatmap (scanned before heatmaps were stored) asks the model thread."""
+    from dataclasses import replace
+
     if not window.model_info.heatmaps:
         assert window.viewer.heatmap_box.isHidden() and window.viewer.opacity_slider.isHidden()
-        pytest.skip("pneumo_desktop.core.explain is not available")
+        pytest.skip("this model gives no class activation map")
     colouring_threads: list[threading.Thread] = []
     real_rgba = viewer_module.heatmap_rgba
 
@@ -125,6 +129,11 @@ def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatc
     monkeypatch.setattr(viewer_module, "heatmap_rgba", spy)
     scan_and_select(qtbot, window, images, images[1].name)
     viewer = window.viewer
+    row = viewer.current
+    assert row is not None and row.heatmap  # the scan stored one
+    with qtbot.waitSignal(viewer.image_loaded, timeout=10_000):
+        viewer.show_result(None)
+        viewer.show_result(replace(row, heatmap=""))
     assert not viewer.heatmap_box.isHidden() and not viewer.opacity_slider.isHidden()
     with qtbot.waitSignal(window.service.worker.heatmap_ready, timeout=SCAN_TIMEOUT_MS) as blocker:
         viewer.heatmap_box.setChecked(True)
@@ -134,13 +143,42 @@ def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatc
     assert heat.shape == (160, 160) and 0.0 <= heat.min() and heat.max() <= 1.0
     assert (heatmap.image.width(), heatmap.image.height()) == (160, 160)
     qtbot.waitUntil(lambda: viewer.view._heat.isVisible(), timeout=5000)  # noqa: SLF001
+    assert viewer.heat_legend.isVisible()  # the colour legend and the caveat come with it
     # The heatmap was coloured (slow for big images) in the model thread, never in the GUI thread.
     assert colouring_threads and threading.main_thread() not in colouring_threads
     viewer.opacity_slider.setValue(80)
     assert viewer.view._heat.opacity() == pytest.approx(0.8)  # noqa: SLF001
     viewer.heatmap_box.setChecked(False)
     assert not viewer.view._heat.isVisible()  # noqa: SLF001
+    assert not viewer.heat_legend.isVisible()
     assert window.heatmap_action.isVisible()
+
+
+def test_stored_heatmap_is_shown_without_the_model(qtbot, window, images, monkeypatch) -> None:  # noqa: ANN001
+    """A scanned film's heatmap comes from its row (the scan's forward pass): no model call."""
+    from pneumo_desktop.core import heatmap as core_heatmap
+
+    asked: list[int] = []
+    window.service.worker.heatmap_ready.connect(lambda i, h: asked.append(i))
+    window.viewer.heatmap_requested.connect(lambda i, x: asked.append(i))
+    scan_and_select(qtbot, window, images, images[2].name)
+    viewer = window.viewer
+    row = viewer.current
+    assert row is not None and row.status == OK and row.heatmap
+    viewer.heatmap_box.setChecked(True)
+    qtbot.waitUntil(lambda: viewer.view._heat.isVisible(), timeout=5000)  # noqa: SLF001
+    assert not asked, "the stored heatmap was recomputed"
+    assert viewer.heat_legend.isVisible() and "not a lesion outline" in viewer.heat_legend.caveat.text()
+    expected = core_heatmap.stored_heatmap(row, (160, 160))
+    np.testing.assert_allclose(viewer._heat.heat, expected)  # noqa: SLF001
+    # A refused film never gets a heatmap, even if its row carried one.
+    from dataclasses import replace
+
+    refused = replace(row, status="rejected", label="Needs review", path=str(images[3]))
+    with qtbot.waitSignal(viewer.image_loaded, timeout=10_000):
+        viewer.show_result(refused)
+    assert not viewer.view._heat.isVisible() and not viewer.heat_legend.isVisible()  # noqa: SLF001
+    assert not asked
 
 
 def _row(path: Path) -> ScanResult:
@@ -202,11 +240,18 @@ def test_toggling_while_a_heatmap_is_computed_asks_once(qtbot, tmp_path) -> None
         panel.shutdown()
 
 
-def test_heatmap_controls_hidden_without_the_explain_module(qtbot, make_window, monkeypatch) -> None:  # noqa: ANN001
-    from pneumo_desktop.gui import service
+def test_heatmap_controls_hidden_for_a_model_without_a_class_activation_map(
+    qtbot, make_window, tiny_model_dir, tmp_path
+) -> None:  # noqa: ANN001
+    import json
+    import shutil
 
-    monkeypatch.setattr(service, "explain_module", lambda: None)
-    window = make_window()
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card["gradcam_layer"] = "no_such_layer"  # no map from the forward pass
+    (folder / "model_card.json").write_text(json.dumps(card))
+    window = make_window(model_dir=folder)
     assert window.model_info.heatmaps is False
     assert window.viewer.heatmap_box.isHidden() and window.viewer.opacity_slider.isHidden()
     assert not window.heatmap_action.isVisible()
@@ -243,8 +288,8 @@ def test_stale_loads_are_ignored(qtbot) -> None:  # noqa: ANN001
         panel.shutdown()
 
 
-def test_dicom_metadata_and_hidden_patient_name(qtbot, window, dicom_dir) -> None:  # noqa: ANN001
-    path = dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm"
+def test_dicom_metadata_and_hidden_patient_name(qtbot, window, dicom_dir, tmp_path) -> None:  # noqa: ANN001
+    path = child_copy(dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm", tmp_path)
     scan_and_select(qtbot, window, [path], path.name)
     viewer = window.viewer
     fields = viewer._fields  # noqa: SLF001
@@ -285,7 +330,7 @@ def _details_text(viewer: ViewerPanel) -> str:
 
 def test_an_unreadable_file_shows_nothing_of_the_previous_dicom(qtbot, window, dicom_dir, tmp_path) -> None:  # noqa: ANN001
     """Harm 1 of issue 15: the previous file's patient data beside an unreadable file."""
-    dicom = dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm"
+    dicom = child_copy(dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm", tmp_path)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, then nothing
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
@@ -347,12 +392,13 @@ def test_a_tiny_probability_is_shown_with_its_number_and_threshold(qtbot) -> Non
         panel.shutdown()
 
 
-def test_dicom_patient_id_age_and_study_date(qtbot, window, dicom_dir) -> None:  # noqa: ANN001
-    path = dicom_dir / "dx_chest_mono2_16bit_j2k_lossless.dcm"  # birth 1957-01-01, study 2004-08-31
+def test_dicom_patient_id_age_and_study_date(qtbot, window, dicom_dir, tmp_path) -> None:  # noqa: ANN001
+    # study 2004-08-31; the real film's birth date (1957) makes an adult the gate refuses
+    path = child_copy(dicom_dir / "dx_chest_mono2_16bit_j2k_lossless.dcm", tmp_path, birth_date="20000101")
     scan_and_select(qtbot, window, [path], path.name)
     fields = window.viewer._fields  # noqa: SLF001
     qtbot.waitUntil(lambda: fields["Age"].text() != "–", timeout=5_000)
-    assert fields["Age"].text() == "47 years (from the birth date)"
+    assert fields["Age"].text() == "4 years (from the birth date)"
     assert fields["Study date"].text() == "2004-08-31"
     assert fields["Patient ID"].isVisibleTo(window.viewer)
 

@@ -1,0 +1,105 @@
+"""The stored heatmap: the class activation map from the scan's own forward pass.
+
+The network's head is global average pooling (after ``block5_pool``) then one Dense unit. Grad-CAM
+on the last convolution (``block5_conv4``) then needs no gradient pass: the gradient of the logit
+with respect to ``block5_conv4`` is ``w_c / 25`` at each 2x2 pool window's maximum and 0 elsewhere,
+so its spatial mean, Grad-CAM's channel weight, is ``w_c / 100`` and the Grad-CAM map is
+``relu(features @ w) / 100``: after normalising to [0, 1], exactly the class activation map (Zhou et
+al. 2016). The Predictor computes it with the probability (``Prediction.cam``), the scanner stores it
+with each judged film's row (``ScanResult.heatmap``, float16, about 270 characters), and the viewer
+and the report upsample it to the film's size, so no heatmap is ever recomputed.
+
+This module is Qt-free: the legend's words and the caveat (:func:`heatmap_caveat`) are shared by
+the viewer and the PDF report (the colours are ``gui.viewer.heatmap_rgba``'s, the legend's drawing
+``gui.heatlegend``).
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+LEGEND_LOW, LEGEND_HIGH = "less", "most"
+LEGEND_TITLE = "Influence on the pneumonia score"
+
+
+def heatmap_caveat() -> str:
+    """One line shown next to every heatmap, in the viewer and in the report."""
+    return (
+        "Heatmap: where the model's features raised its pneumonia score, coarse (10 x 10 regions); "
+        "not a lesion outline, and it can highlight the heart and spine rather than the lungs."
+    )
+
+
+def encode(cam: np.ndarray) -> str:
+    """(h, w) map in [0, 1] -> 'hxw:' + base64 of float16 bytes (a few hundred characters)."""
+    cam = np.asarray(cam, dtype=np.float16)
+    if cam.ndim != 2:
+        raise ValueError(f"a heatmap is 2-D, not {cam.shape}")
+    return f"{cam.shape[0]}x{cam.shape[1]}:" + base64.b64encode(cam.astype("<f2").tobytes()).decode("ascii")
+
+
+def decode(text: str) -> np.ndarray | None:
+    """The stored map as float32, or None when there is none or it is unreadable."""
+    if not text:
+        return None
+    try:
+        shape, data = text.split(":", 1)
+        h, w = (int(v) for v in shape.split("x"))
+        cam = np.frombuffer(base64.b64decode(data), dtype="<f2").astype(np.float32)
+        return cam.reshape(h, w)
+    except (ValueError, TypeError):
+        return None
+
+
+def normalise(cams: np.ndarray) -> np.ndarray:
+    """(N, h, w) raw maps -> ReLU, then each divided by its own maximum (all-zero stays zero)."""
+    cams = np.maximum(np.asarray(cams, dtype=np.float32), 0.0)
+    top = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else np.zeros((0,), np.float32)
+    scale = np.where(top > 0, top, 1.0).astype(np.float32)
+    return cams / scale[:, None, None]
+
+
+def upsample(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The map at an image's (height, width): bilinear, as Grad-CAM resizes its conv map."""
+    from PIL import Image
+
+    h, w = int(shape[0]), int(shape[1])
+    img = Image.fromarray(np.asarray(cam, dtype=np.float32), mode="F").resize(
+        (w, h), Image.Resampling.BILINEAR
+    )
+    return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+
+
+def stored_for_row(status: str, cam: np.ndarray | None) -> str:
+    """What a scan row keeps: the encoded map for a judged film, nothing for a refused one."""
+    return encode(cam) if status == "ok" and cam is not None else ""
+
+
+def forward_heatmap(predictor, xray) -> np.ndarray | None:  # noqa: ANN001 - Predictor or RemotePredictor
+    """The heatmap of one film from a forward pass (no gradient), at the film's size; None when the
+    model has no class activation map."""
+    from .preprocess import preprocess
+
+    pixels = getattr(xray, "pixels", xray)
+    pred = predictor.predict_batch(preprocess(pixels, predictor.spec)[None])[0]
+    return None if pred.cam is None else upsample(pred.cam, pixels.shape)
+
+
+def stored_heatmap(result, shape: tuple[int, int]) -> np.ndarray | None:  # noqa: ANN001 - ScanResult
+    """The result's stored heatmap at ``shape``; None for a refused or unreadable film, or none kept."""
+    if getattr(result, "status", "") != "ok":
+        return None
+    cam = decode(getattr(result, "heatmap", ""))
+    return None if cam is None else upsample(cam, shape)
+
+
+def central_share(cam: np.ndarray, central_columns: int = 4) -> float:
+    """Share of the map's heat in its central columns (4 of 10: mediastinum and spine), rest lateral."""
+    cam = np.asarray(cam, dtype=np.float64)
+    w = cam.shape[1]
+    lo = (w - central_columns * w // 10) // 2
+    hi = lo + central_columns * w // 10
+    total = cam.sum()
+    return float(cam[:, lo:hi].sum() / total) if total > 0 else float("nan")

@@ -1,0 +1,60 @@
+"""Decoding in child processes: same result as in-process; a crash ends a child, not the scan."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pneumo_desktop.core.decoding import CRASH_CODE, DecoderPool, decode_for_model
+from pneumo_desktop.core.errors import XRayLoadError
+from pneumo_desktop.core.model import Predictor
+from pneumo_desktop.core.precision import sample_films
+from pneumo_desktop.core.scan import Scanner
+
+
+def _films(folder, names):  # noqa: ANN001, ANN202
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, film in zip(names, sample_films(128, n=len(names)), strict=True):
+        Image.fromarray((film * 255).astype(np.uint8), mode="L").save(folder / name)
+    return [folder / n for n in names]
+
+
+def test_child_decoding_equals_in_process(tmp_path, tiny_model_dir):
+    spec = Predictor(tiny_model_dir, device="cpu", precision="float32").spec
+    (path,) = _films(tmp_path, ["a.png"])
+    pool = DecoderPool(1)
+    try:
+        xray, issue, inputs, thumb = pool.decode(str(path), spec)
+        here = decode_for_model(str(path), spec)
+        np.testing.assert_array_equal(inputs, here[2])
+        assert xray.path == here[0].path and xray.width == 128 and issue == here[1]
+        assert thumb is None and here[3] is None  # no gate asked for
+        # With the gate's per-file part (statistics, thumbnail), pickled to the child:
+        from pneumo_desktop.core.quality import GatePrep
+
+        gate = GatePrep(None, 64)
+        _, _, _, thumb = pool.decode(str(path), spec, gate)
+        np.testing.assert_array_equal(thumb, decode_for_model(str(path), spec, gate=gate)[3])
+        assert thumb.shape[:2] == (64, 64)
+        (tmp_path / "letter.txt").write_text("Dear colleague")
+        with pytest.raises(XRayLoadError) as err:
+            pool.decode(str(tmp_path / "letter.txt"), spec)
+        with pytest.raises(XRayLoadError) as err_here:
+            decode_for_model(str(tmp_path / "letter.txt"), spec)
+        assert err.value.code == err_here.value.code and str(err.value) == str(err_here.value)
+    finally:
+        pool.close()
+
+
+def test_a_crashing_decoder_fails_one_file_and_the_scan_goes_on(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("PNEUMO_DECODER_CRASH_TEST", "hostile")  # the child aborts on such a path
+    files = _films(tmp_path / "in", ["a.png", "hostile.png", "b.png", "c.png"])
+    predictor = Predictor(tiny_model_dir, device="cpu", precision="float32")
+    pool = DecoderPool(1)
+    try:
+        rows = {r.name: r for r in Scanner(predictor, store=None, batch_size=2, decoder=pool).scan_all(files)}
+    finally:
+        pool.close()
+    bad = rows["hostile.png"]
+    assert bad.status == "error" and bad.reason_code == CRASH_CODE and "crashed" in bad.message
+    assert not bad.cacheable  # tried again next time
+    assert all(rows[n].status == "ok" and rows[n].heatmap for n in ("a.png", "b.png", "c.png"))
