@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="also compare bf16 with float32 probabilities on N clean films")
     s.add_argument("--rescore", metavar="NPZ", default=None,
                    help="no predictions: score this stress_predictions.npz with --model's temperature and threshold")
+    s.add_argument("--write-card", action="store_true", help="store the table in the model card (stress_validation)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--limit-per-class", type=int, default=None)
 
@@ -154,16 +155,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.rescore:
             from .stress import rescore
 
-            print(rescore(args.rescore, args.model, args.out)["markdown"])
-            return 0
-        if not args.data:
-            parser.error("stress needs --data (or --rescore)")
-        print(precision_report(args.precision), flush=True)
-        report = evaluate_stress(args.model, args.data, args.aspect_data, args.split, args.out, args.precision,
-                                 args.seed, args.limit_per_class, args.parity)
-        print(report["markdown"])
-        if "parity" in report:
-            print("parity, mixed bfloat16 vs float32:", json.dumps(report["parity"]))
+            report = rescore(args.rescore, args.model, args.out)
+            print(report["markdown"])
+        else:
+            if not args.data:
+                parser.error("stress needs --data (or --rescore)")
+            print(precision_report(args.precision), flush=True)
+            report = evaluate_stress(
+                args.model,
+                args.data,
+                args.aspect_data,
+                args.split,
+                args.out,
+                args.precision,
+                args.seed,
+                args.limit_per_class,
+                args.parity,
+            )
+            print(report["markdown"])
+            if "parity" in report:
+                print("parity, mixed bfloat16 vs float32:", json.dumps(report["parity"]))
+        if args.write_card:
+            from .stress import write_to_card
+
+            write_to_card(args.model, report, "python -m training " + " ".join(argv if argv is not None else sys.argv[1:]))
         return 0
     if args.cmd == "calibrate":
         from .recalibrate import recalibrate

@@ -559,3 +559,25 @@ def rescore(predictions: str | Path, model_dir: str | Path, out_dir: str | Path 
             f"{card.name} {card.version}",
         )
     return report
+
+
+def write_to_card(model_dir: str | Path, report: dict, command: str) -> None:
+    """Store the stress table (rounded) in the model card's ``stress_validation`` section."""
+    from pneumo_desktop.core.card import write_card
+
+    card = json.loads((Path(model_dir) / "model_card.json").read_text())
+    rows = {
+        name: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+        for name, row in report["rows"].items()
+    }
+    card["stress_validation"] = {
+        "what": "the validation films under fixed acquisition changes beyond the training augmentation's "
+        "ranges (training.stress); AUC, sensitivity/specificity at this card's threshold, ECE of the "
+        "calibrated probability; stressed_pooled pools all in-memory families",
+        "levels": STRESS_LEVELS,
+        "precision": report.get("precision"),
+        "seed": report.get("seed", 0),
+        "command": command,
+        "rows": rows,
+    }
+    write_card(model_dir, card)

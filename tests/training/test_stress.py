@@ -187,3 +187,25 @@ def test_stress_command_on_the_tiny_model(tiny_model_dir, shared_dir, tmp_path, 
     assert set(S.FAMILIES) <= set(report["rows"])
     assert report["rows"]["clean"]["n"] == 6
     assert (out / "stress_predictions.npz").exists()
+
+
+def test_stressed_copies_are_seeded_and_counted():
+    films = _films(3, 64)
+    a, src = S.stressed_copies(films, 2, seed=5)
+    b, _ = S.stressed_copies(films, 2, seed=5)
+    assert src == [0, 0, 1, 1, 2, 2] and len(a) == 6
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_pooled_threshold_keeps_the_wilson_margin_of_the_clean_positives():
+    from training.metrics import wilson_lower_bound
+
+    rng = np.random.default_rng(1)
+    y_clean = np.array([1] * 100 + [0] * 50, float)
+    y_pooled = np.tile(y_clean, 4)
+    p_pooled = np.clip(0.3 * y_pooled + 0.5 * rng.random(y_pooled.size), 0, 1)
+    thr, required = S.pooled_threshold(y_clean, y_pooled, p_pooled, 0.95, 0.95)
+    k = round(required * 100)
+    assert wilson_lower_bound(k, 100, 0.95) >= 0.95 > wilson_lower_bound(k - 1, 100, 0.95)
+    assert np.mean(p_pooled[y_pooled == 1] >= thr) >= required
