@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--no-write", action="store_true", help="print only; leave the card as it is")
 
     s = sub.add_parser("stress", help="shift-stress validation of a model folder (clean and per perturbation)")
-    s.add_argument("--model", required=True, help="model folder (model_card.json + .keras)")
+    s.add_argument("--model", default=None,
+                   help="model folder (model_card.json + .keras), or a training run folder (T=1, threshold 0.5)")
     s.add_argument("--data", default=None, help="folder with val/{NORMAL,PNEUMONIA} (e.g. chest_xray_224sq)")
     s.add_argument("--aspect-data", default=None,
                    help="folder with aspect-kept copies of the same films (e.g. chest_xray; files present only)")
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also compare bf16 with float32 probabilities on N clean films")
     s.add_argument("--rescore", metavar="NPZ", default=None,
                    help="no predictions: score this stress_predictions.npz with --model's temperature and threshold")
+    s.add_argument("--compare", nargs="+", metavar="NAME=STRESS_JSON", default=None,
+                   help="no predictions: one markdown table of several stress.json files")
     s.add_argument("--write-card", action="store_true", help="store the table in the model card (stress_validation)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--limit-per-class", type=int, default=None)
@@ -152,6 +155,19 @@ def main(argv: list[str] | None = None) -> int:
         from .stress import evaluate_stress
         from .train import precision_report
 
+        if args.compare:
+            from pathlib import Path
+
+            from .stress import compare_markdown
+
+            pairs = [(c.split("=", 1)[0], json.loads(Path(c.split("=", 1)[1]).read_text())) for c in args.compare]
+            md = compare_markdown(pairs)
+            print(md)
+            if args.out:
+                Path(args.out).write_text(md)
+            return 0
+        if not args.model:
+            parser.error("stress needs --model (or --compare)")
         if args.rescore:
             from .stress import rescore
 

@@ -49,7 +49,10 @@ INTENDED_USE = (
 LIMITATIONS = [
     "Trained on pediatric anterior-posterior chest films of children aged 1-5 from one hospital "
     "(Guangzhou Women and Children's Medical Center, China).",
-    "Not validated on adults, on other hospitals or X-ray machines, or on lateral views.",
+    "Frontal (AP/PA) films only; not validated on adults, on other hospitals or X-ray machines, or on "
+    "lateral views.",
+    "Shift-stress validation (stress_validation) simulates acquisition changes on the same cohort's films; "
+    "it is a proxy, not a substitute, for a new hospital's films.",
     "Validation images come from the same source as the training images (patient-level split); "
     "accuracy on other populations is expected to be lower, especially specificity.",
     "Does not distinguish bacterial from viral pneumonia, nor detect other findings.",

@@ -581,3 +581,29 @@ def write_to_card(model_dir: str | Path, report: dict, command: str) -> None:
         "rows": rows,
     }
     write_card(model_dir, card)
+
+
+def compare_markdown(reports: list[tuple[str, dict]]) -> str:
+    """One table, a column group per model: AUC / sens / spec / ECE per row of the stress table."""
+
+    def f(x: float | None, d: int = 3) -> str:
+        return "n/a" if x is None else f"{x:.{d}f}"
+
+    names = [n for n, _ in reports]
+    rows = list(reports[0][1]["rows"])
+    head = "| set | n | " + " | ".join(f"{n} AUC | {n} sens | {n} spec | {n} ECE" for n in names) + " |"
+    lines = [head, "|" + "---|" * (2 + 4 * len(names))]
+    for row in rows:
+        cells = []
+        for _, rep in reports:
+            r = rep["rows"].get(row)
+            cells.append(
+                " | ".join(
+                    [f(r["auc"], 4), f(r["sensitivity"]), f(r["specificity"]), f(r["ece"], 4)]
+                    if r
+                    else ["", "", "", ""]
+                )
+            )
+        n = reports[0][1]["rows"][row]["n"]
+        lines.append(f"| `{row}` | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
