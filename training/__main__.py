@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="auto: mixed bfloat16 where the CPU has AMX/AVX-512 BF16, else float32")
     s.add_argument("--parity", type=int, default=0, metavar="N",
                    help="also compare bf16 with float32 probabilities on N clean films")
-    s.add_argument("--rescore", metavar="NPZ", default=None,
+    s.add_argument("--families", default=None, help="comma-separated subset of the stress families (default: all)")
+    s.add_argument("--rescore", metavar="NPZ", nargs="+", default=None,
                    help="no predictions: score this stress_predictions.npz with --model's temperature and threshold")
     s.add_argument("--compare", nargs="+", metavar="NAME=STRESS_JSON", default=None,
                    help="no predictions: one markdown table of several stress.json files")
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.seed,
                 args.limit_per_class,
                 args.parity,
+                args.families.split(",") if args.families else None,
             )
             print(report["markdown"])
             if "parity" in report:

@@ -332,6 +332,7 @@ def evaluate_stress(
     seed: int = 0,
     limit_per_class: int | None = None,
     parity: int = 0,
+    families: list[str] | None = None,
 ) -> dict:
     """The stress table of a model folder (card temperature and threshold). Writes
     ``stress.json``, ``stress.md``, ``stress_predictions.npz`` (raw probabilities, so other
@@ -347,7 +348,7 @@ def evaluate_stress(
     predict = build_predictor(card.model_path, precision)
     items = split_items(data_dir, split, limit_per_class)
     y = np.array([it.label for it in items], np.float64)
-    raw = predict_families(predict, items, spec, seed=seed)
+    raw = predict_families(predict, items, spec, families, seed=seed)
     aspect_idx = np.zeros(0, int)
     if aspect_dir is not None and split != "tune":
         aspect_idx, extra = aspect_variants(predict, items, aspect_dir, split, spec)
@@ -515,15 +516,26 @@ def _card_or_run(folder: str | Path):  # noqa: ANN202
     )
 
 
-def rescore(predictions: str | Path, model_dir: str | Path, out_dir: str | Path | None = None) -> dict:
+def rescore(predictions: str | Path | list, model_dir: str | Path, out_dir: str | Path | None = None) -> dict:
     """The stress table of saved raw predictions (``stress_predictions.npz``) under the temperature
     and threshold of another card (e.g. the same weights, calibrated differently): no new
     predictions."""
     from pneumo_desktop.core.card import ModelCard
 
     card = ModelCard.load(model_dir)
-    z = np.load(predictions)
-    raw = {k.removeprefix("raw_"): z[k] for k in z.files if k.startswith("raw_")}
+    paths = predictions if isinstance(predictions, list) else [predictions]
+    raw: dict[str, np.ndarray] = {}
+    y = later = None
+    aspect_idx = np.zeros(0, int)
+    for path in paths:  # several runs of the same split (e.g. families split over processes): merged
+        z = np.load(path)
+        if y is not None and not np.array_equal(z["y"], y):
+            raise ValueError(f"{path}: predictions of another split")
+        y, later = z["y"], z["later"]
+        raw.update({k.removeprefix("raw_"): z[k] for k in z.files if k.startswith("raw_")})
+        if z["aspect_idx"].size:
+            aspect_idx = z["aspect_idx"]
+    z = {"y": y, "later": later, "aspect_idx": aspect_idx}
     rows = stress_table(z["y"], raw, card.temperature, card.threshold, z["aspect_idx"], z["later"])
     title = f"{card.name} {card.version} (T={card.temperature:.3f}, threshold {card.threshold:.3f})"
     md = markdown_table(rows, title)
@@ -534,7 +546,7 @@ def rescore(predictions: str | Path, model_dir: str | Path, out_dir: str | Path 
             "temperature": card.temperature,
             "threshold": card.threshold,
         },
-        "predictions": str(predictions),
+        "predictions": [str(p) for p in paths],
         "rows": rows,
         "markdown": md,
     }
