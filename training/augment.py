@@ -97,4 +97,5 @@ def ranges_disjoint_from_stress(cfg: ShiftAugmentConfig | None = None) -> dict[s
         "noise": S["noise_sigma"] > cfg.noise_sigma[1],
         "jpeg": S["jpeg_quality"] < cfg.jpeg_quality[0],
         "histmatch": S["histmatch_alpha"] > cfg.histmatch_alpha[1],
+        "fov": S["fov_narrow"] < cfg.aspect[0] and S["fov_wide"] > cfg.aspect[1],
     }

@@ -52,6 +52,11 @@ STRESS_LEVELS: dict[str, float] = {
     "zoom_out_scale": 0.90,
     "crop_frac": 0.05,  # per side: 10% of the side in all
     "histmatch_alpha": 1.0,
+    # field of view wider / narrower than the film's (anatomy narrower / wider after the squash):
+    # the aspect-kept copies show NORMAL films at median w/h 1.21 and PNEUMONIA at 1.50 (a ratio of
+    # 0.81), so the film's shape alone separates the classes; these test the model's reliance on it
+    "fov_narrow": 0.8,
+    "fov_wide": 1.25,
 }
 
 Perturbation = Callable[[np.ndarray, np.random.Generator, np.ndarray | None], np.ndarray]
@@ -89,6 +94,14 @@ def _families() -> dict[str, tuple[str, Perturbation]]:
             "border crop 5% per side, resized back",
             lambda x, r, ref: P.border_crop(x, *(lv["crop_frac"],) * 4),
         ),
+        "fov_0.8": (
+            "anatomy squeezed to 80% of the width, black side borders (a wider field of view)",
+            lambda x, r, ref: P.affine(x, aspect=lv["fov_narrow"]),
+        ),
+        "fov_1.25": (
+            "anatomy stretched to 125% of the width, sides cut (a narrower field of view)",
+            lambda x, r, ref: P.affine(x, aspect=lv["fov_wide"]),
+        ),
         "histmatch": (
             "histogram matched to another validation film",
             lambda x, r, ref: P.match_histogram(x, ref, lv["histmatch_alpha"]),
@@ -97,6 +110,14 @@ def _families() -> dict[str, tuple[str, Perturbation]]:
 
 
 FAMILIES = _families()
+# The first twelve families, in the order that seeds them (and that stress_mix and stressed_copies
+# draw from: calibration and selection never see the field-of-view families). New families are
+# appended, so that adding one never changes the others' seeded values.
+ACQUISITION_FAMILIES = [
+    "blur", "contrast_0.6", "crop_10", "gamma_0.6", "gamma_1.6", "histmatch",
+    "jpeg_25", "noise", "rotate_9", "sharpen", "window_15", "zoom_out_10",
+]  # fmt: skip
+SEED_ORDER = ACQUISITION_FAMILIES + ["fov_0.8", "fov_1.25"]
 
 
 def perturb_one(
@@ -108,7 +129,7 @@ def perturb_one(
 def perturb_set(images: list[np.ndarray], family: str, seed: int = 0) -> list[np.ndarray]:
     """Every image under one family, deterministic for a seed (histogram references are other
     images of the same set, in a seeded derangement)."""
-    rng = np.random.default_rng([seed, sorted(FAMILIES).index(family)])
+    rng = np.random.default_rng([seed, SEED_ORDER.index(family)])
     n = len(images)
     partner = (np.arange(n) + rng.integers(1, max(n, 2))) % max(n, 1) if n > 1 else np.zeros(n, int)
     out = []
@@ -121,7 +142,7 @@ def perturb_set(images: list[np.ndarray], family: str, seed: int = 0) -> list[np
 def stress_mix(images: np.ndarray, seed: int = 1) -> np.ndarray:
     """Each image under one family drawn at random (seeded): a mixed stressed copy of a set
     (used for the tune split during training, so selection sees shifted films too)."""
-    names = sorted(FAMILIES)
+    names = ACQUISITION_FAMILIES
     rng = np.random.default_rng(seed)
     n = len(images)
     out = np.empty_like(images)
@@ -270,11 +291,16 @@ def stress_table(
         rows[fam] = {**_row(y, raw[fam], temperature, threshold), "delta_auc": None}
         if rows[fam]["auc"] is not None and rows["clean"]["auc"] is not None:
             rows[fam]["delta_auc"] = rows[fam]["auc"] - rows["clean"]["auc"]
+    fov = [f for f in fams if f not in ACQUISITION_FAMILIES]
+    fams = [f for f in fams if f in ACQUISITION_FAMILIES]
     if fams:
         pooled = np.concatenate([raw[f] for f in fams])
         rows["stressed_pooled"] = _row(np.tile(y, len(fams)), pooled, temperature, threshold)
         worst = min(fams, key=lambda f: rows[f]["auc"] if rows[f]["auc"] is not None else 1.0)
         rows["stressed_pooled"]["worst_family"] = worst
+    if fov:
+        pooled = np.concatenate([raw[f] for f in fov])
+        rows["fov_pooled"] = _row(np.tile(y, len(fov)), pooled, temperature, threshold)
     if aspect_idx is not None and aspect_idx.size:
         ys = y[aspect_idx]
         rows["clean_aspect_subset"] = _row(ys, raw["clean"][aspect_idx], temperature, threshold)
@@ -298,7 +324,8 @@ def describe(name: str) -> str:
         return FAMILIES[name][0]
     return {
         "clean": "clean validation films",
-        "stressed_pooled": "all stress families pooled",
+        "stressed_pooled": "the 12 acquisition families pooled",
+        "fov_pooled": "the two field-of-view families pooled",
         "clean_aspect_subset": "clean, films with an aspect-kept copy",
         "aspect_kept_squash": "aspect-kept copy (chest_xray), squashed by the app",
         "aspect_kept_letterbox": "aspect-kept copy, letterboxed to a square",
@@ -412,7 +439,7 @@ def evaluate_stress(
     try:
         from .plots import save_reliability_pair
 
-        pooled = np.concatenate([raw[f] for f in raw if f in FAMILIES])
+        pooled = np.concatenate([raw[f] for f in raw if f in ACQUISITION_FAMILIES])
         save_reliability_pair(
             y,
             apply_t(raw["clean"], card.temperature),
@@ -437,7 +464,7 @@ def stressed_copies(images: list[np.ndarray], k: int, seed: int = 11) -> tuple[l
     """``k`` stressed copies of every image, each under a different family drawn at random (seeded);
     returns the copies and the index of each copy's source image. Used to calibrate on data that
     resembles a shift (the tune split, never val)."""
-    names = sorted(FAMILIES)
+    names = ACQUISITION_FAMILIES
     rng = np.random.default_rng(seed)
     n = len(images)
     copies: list[np.ndarray] = []
@@ -560,7 +587,7 @@ def rescore(predictions: str | Path | list, model_dir: str | Path, out_dir: str 
         from .plots import save_reliability_pair
 
         y = z["y"]
-        fams = [f for f in raw if f in FAMILIES]
+        fams = [f for f in raw if f in ACQUISITION_FAMILIES]
         pooled = np.concatenate([raw[f] for f in fams])
         save_reliability_pair(
             y,

@@ -40,6 +40,11 @@ def test_each_family_is_deterministic_changes_the_film_and_keeps_range(family):
         assert np.mean(np.abs(x - src)) > 1e-3, family  # it does change the film
 
 
+def test_family_seeds_and_calibration_families_are_stable():
+    assert S.SEED_ORDER[:12] == S.ACQUISITION_FAMILIES == sorted(S.ACQUISITION_FAMILIES)
+    assert set(S.SEED_ORDER) == set(S.FAMILIES)
+
+
 def test_stress_levels_are_within_the_stated_bounds():
     lv = S.STRESS_LEVELS
     assert lv["rotation_deg"] <= 10
@@ -82,6 +87,7 @@ def test_training_ranges_never_reach_the_stress_levels():
         "noise",
         "jpeg",
         "histmatch",
+        "fov",
     }
     assert all(checks.values()), checks
     # and a training config at the stress level is caught
