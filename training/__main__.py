@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="start from the weights of a checkpoint of the same architecture (any input size)")
     t.add_argument("--export", metavar="MODEL_DIR", help="export the best model here when done")
-    t.add_argument("--augment-kind", default="basic", choices=["basic", "shift"],
+    t.add_argument("--augment-kind", default="basic", choices=["basic", "shift", "shift-fov"],
                    help="basic: the 2.0.0 geometry and intensity jitter; shift: every stress family at "
-                   "milder, random levels (training.augment)")
+                   "milder, random levels (training.augment); shift-fov: shift with a broader field-of-view stretch (0.85-1.18)")
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--schedule", default="plateau", choices=["plateau", "cosine"],
                    help="plateau: cut the LR 0.3x on a plateau, early stopping; cosine: decay to 0 over "

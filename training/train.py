@@ -339,9 +339,11 @@ def _loss(cfg: TrainConfig):  # noqa: ANN202
 def _augment_config(cfg: TrainConfig):  # noqa: ANN202
     if not cfg.augment:
         return None
-    if cfg.augment_kind == "shift":
+    if cfg.augment_kind in ("shift", "shift-fov"):
         from .augment import ShiftAugmentConfig
 
+        if cfg.augment_kind == "shift-fov":  # a broader field-of-view (aspect) stretch, still inside the stress levels
+            return ShiftAugmentConfig(aspect=(0.85, 1.18))
         return ShiftAugmentConfig()
     if cfg.augment_kind == "basic":
         return D.AugmentConfig()
