@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="no predictions: score this stress_predictions.npz with --model's temperature and threshold")
     s.add_argument("--compare", nargs="+", metavar="NAME=STRESS_JSON", default=None,
                    help="no predictions: one markdown table of several stress.json files")
+    s.add_argument("--shape-auc", action="store_true",
+                   help="no predictions: AUC of the film's width/height alone, on --aspect-data train and val")
     s.add_argument("--write-card", action="store_true", help="store the table in the model card (stress_validation)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--limit-per-class", type=int, default=None)
@@ -166,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
             print(md)
             if args.out:
                 Path(args.out).write_text(md)
+            return 0
+        if args.shape_auc:
+            from .stress import film_shape_auc
+
+            for split in ("train", "val"):
+                print(json.dumps(film_shape_auc(args.aspect_data, split)))
             return 0
         if not args.model:
             parser.error("stress needs --model (or --compare)")

@@ -646,3 +646,26 @@ def compare_markdown(reports: list[tuple[str, dict]]) -> str:
         n = reports[0][1]["rows"][row]["n"]
         lines.append(f"| `{row}` | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def film_shape_auc(aspect_dir: str | Path, split: str) -> dict:
+    """How well the film's width/height ratio alone separates the classes (files of
+    ``aspect_dir/split``; image headers only): a shortcut the squash turns into anatomy width."""
+    from PIL import Image
+
+    from .metrics import roc_auc
+
+    items = D.list_split(aspect_dir, split)
+    ratio = []
+    for it in items:
+        with Image.open(it.path) as im:
+            ratio.append(im.size[0] / im.size[1])
+    r = np.array(ratio)
+    y = np.array([it.label for it in items])
+    return {
+        "split": split,
+        "n": int(y.size),
+        "median_w_over_h_normal": float(np.median(r[y == 0])),
+        "median_w_over_h_pneumonia": float(np.median(r[y == 1])),
+        "auc_of_w_over_h": float(roc_auc(y, r)),
+    }
