@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--stress-calibration", type=int, default=0, metavar="K",
                    help="fit temperature and threshold on the tune split plus K stressed copies of each "
                    "tune film (0: the clean tune split only)")
+    x.add_argument("--notes", default=None, help="free text for the card's training.notes")
     x.add_argument("--precision", default="off", choices=["auto", "bf16", "off"],
                    help="inference precision of the export's predictions (off = float32)")
 
@@ -225,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
         export(args.run, args.out, target_sensitivity=args.target_sensitivity, version=args.version,
                sensitivity_confidence=args.sensitivity_confidence or None,
-               data=args.data, stress_calibration=args.stress_calibration, precision=args.precision)
+               data=args.data, stress_calibration=args.stress_calibration, precision=args.precision,
+               notes=args.notes)
         return 0
     return 2
 

@@ -88,6 +88,7 @@ def export(
     data: str | Path | None = None,
     stress_calibration: int = 0,
     precision: str = "off",
+    notes: str | None = None,
 ) -> dict:
     """Write ``out_dir`` (model file, card, OOD reference, evaluation plots); returns the card.
 
@@ -274,7 +275,7 @@ def export(
             "learning_rate": config["lr"],
             "seed": config["seed"],
             "command": _train_command(config, spec.size),
-            "notes": config.get("notes"),
+            "notes": notes or config.get("notes"),
         },
         "metrics": {
             "val": _round(m_val),
