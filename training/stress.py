@@ -13,8 +13,8 @@ Two families come from other files: ``aspect_kept_squash`` reads the aspect-kept
 same films (``chest_xray/val``, only the files present there) through the app's squash, and
 ``aspect_kept_letterbox`` pads them to a square instead (another export path); both are compared
 with the clean films of the same subset. A *later patients* proxy holds out the validation
-patients with the highest ids (the data set's ids grow with time of acquisition, as far as the
-file names tell).
+patients with the highest ids (assuming ids were given in order of acquisition; the data set
+does not say).
 """
 
 from __future__ import annotations
