@@ -1,4 +1,4 @@
-"""Command line of the training package: ``python -m training {train,evaluate,export}``."""
+"""Command line of the training package: ``python -m training {train,evaluate,export,quality,stress}``."""
 
 from __future__ import annotations
 
@@ -40,6 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="start from the weights of a checkpoint of the same architecture (any input size)")
     t.add_argument("--export", metavar="MODEL_DIR", help="export the best model here when done")
+    t.add_argument("--augment-kind", default="basic", choices=["basic", "shift", "shift-fov"],
+                   help="basic: the 2.0.0 geometry and intensity jitter; shift: every stress family at "
+                   "milder, random levels (training.augment); shift-fov: shift with a broader field-of-view stretch (0.85-1.18)")
+    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--schedule", default="plateau", choices=["plateau", "cosine"],
+                   help="plateau: cut the LR 0.3x on a plateau, early stopping; cosine: decay to 0 over "
+                   "--epochs, or over the epochs that fit --time-budget (fixed after epoch 1)")
+    t.add_argument("--warmup-steps", type=int, default=0, help="cosine: linear warm-up steps")
+    t.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+                   help="keep an exponential moving average of the weights (e.g. 0.995); checkpoints and "
+                   "tune metrics use the averaged weights")
+    t.add_argument("--train-from-block", type=int, default=1, metavar="N",
+                   help="blocks 1..N-1 of VGG19 stay frozen (a cheaper fine-tune with --init-from)")
+    t.add_argument("--stressed-tune", action="store_true",
+                   help="select the best epoch on the tune split plus a stressed copy of it")
 
     e = sub.add_parser("evaluate", help="evaluate a model folder on a data split")
     e.add_argument("--model", required=True, help="model folder (model_card.json + .keras)")
@@ -59,11 +74,50 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--data", default=None,
                    help="data folder, when the run was trained elsewhere (file lists are checked)")
 
+    x.add_argument("--stress-calibration", type=int, default=0, metavar="K",
+                   help="fit temperature and threshold on the tune split plus K stressed copies of each "
+                   "tune film (0: the clean tune split only)")
+    x.add_argument("--notes", default=None, help="free text for the card's training.notes")
+    x.add_argument("--precision", default="off", choices=["auto", "bf16", "off"],
+                   help="inference precision of the export's predictions (off = float32)")
+
     q = sub.add_parser("quality", help="measure the quality gate (rejection rates) and store them in the card")
     q.add_argument("--model", required=True)
     q.add_argument("--data", required=True, help="folder with val/{NORMAL,PNEUMONIA}")
     q.add_argument("--dicom", default=None, help="folder of DICOM files (non-chest ones count as non-chest)")
     q.add_argument("--no-write", action="store_true", help="print only; leave the card as it is")
+
+    s = sub.add_parser("stress", help="shift-stress validation of a model folder (clean and per perturbation)")
+    s.add_argument("--model", default=None,
+                   help="model folder (model_card.json + .keras), or a training run folder (T=1, threshold 0.5)")
+    s.add_argument("--data", default=None, help="folder with val/{NORMAL,PNEUMONIA} (e.g. chest_xray_224sq)")
+    s.add_argument("--aspect-data", default=None,
+                   help="folder with aspect-kept copies of the same films (e.g. chest_xray; files present only)")
+    s.add_argument("--split", default="val", help="val, or tune (the patient-grouped tune part of train)")
+    s.add_argument("--out", default=None, help="where stress.json/.md go (default: model folder/stress-SPLIT)")
+    s.add_argument("--precision", default="auto", choices=["auto", "bf16", "off"],
+                   help="auto: mixed bfloat16 where the CPU has AMX/AVX-512 BF16, else float32")
+    s.add_argument("--parity", type=int, default=0, metavar="N",
+                   help="also compare bf16 with float32 probabilities on N clean films")
+    s.add_argument("--families", default=None, help="comma-separated subset of the stress families (default: all)")
+    s.add_argument("--rescore", metavar="NPZ", nargs="+", default=None,
+                   help="no predictions: score this stress_predictions.npz with --model's temperature and threshold")
+    s.add_argument("--compare", nargs="+", metavar="NAME=STRESS_JSON", default=None,
+                   help="no predictions: one markdown table of several stress.json files")
+    s.add_argument("--shape-auc", action="store_true",
+                   help="no predictions: AUC of the film's width/height alone, on --aspect-data train and val")
+    s.add_argument("--write-card", action="store_true", help="store the table in the model card (stress_validation)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--limit-per-class", type=int, default=None)
+
+    c = sub.add_parser("calibrate", help="refit temperature and threshold on tune + stressed tune (weights unchanged)")
+    c.add_argument("--model", required=True)
+    c.add_argument("--data", required=True, help="the training data folder (its tune split is used)")
+    c.add_argument("--out", required=True, help="model folder to write")
+    c.add_argument("--copies", type=int, default=3, help="stressed copies of each tune film")
+    c.add_argument("--precision", default="auto", choices=["auto", "bf16", "off"])
+    c.add_argument("--val-predictions", default=None, metavar="NPZ",
+                   help="stress_predictions.npz of the same weights on val, to rescore the card's val metrics")
 
     args = parser.parse_args(argv)
     if args.cmd == "export" and args.sensitivity_confidence and not 0.5 <= args.sensitivity_confidence < 1:
@@ -81,7 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             last_every=args.last_every,
             augment=not args.no_augment, mixed_precision=args.mixed_precision, seed=args.seed,
             limit_per_class=args.limit_per_class, init_from=args.init_from,
+            augment_kind=args.augment_kind, label_smoothing=args.label_smoothing, schedule=args.schedule,
+            warmup_steps=args.warmup_steps, ema=args.ema, stressed_tune=args.stressed_tune,
+            train_from_block=args.train_from_block,
         )
+        from .train import precision_report
+
+        print(precision_report(args.mixed_precision), flush=True)
         train(cfg, resume=args.resume)
         if args.export:
             from .export import export
@@ -92,6 +152,66 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluate import evaluate_model_dir
 
         evaluate_model_dir(args.model, args.data, args.split, args.out, args.limit_per_class)
+        return 0
+    if args.cmd == "stress":
+        import json
+
+        from .stress import evaluate_stress
+        from .train import precision_report
+
+        if args.compare:
+            from pathlib import Path
+
+            from .stress import compare_markdown
+
+            pairs = [(c.split("=", 1)[0], json.loads(Path(c.split("=", 1)[1]).read_text())) for c in args.compare]
+            md = compare_markdown(pairs)
+            print(md)
+            if args.out:
+                Path(args.out).write_text(md)
+            return 0
+        if args.shape_auc:
+            from .stress import film_shape_auc
+
+            for split in ("train", "val"):
+                print(json.dumps(film_shape_auc(args.aspect_data, split)))
+            return 0
+        if not args.model:
+            parser.error("stress needs --model (or --compare)")
+        if args.rescore:
+            from .stress import rescore
+
+            report = rescore(args.rescore, args.model, args.out)
+            print(report["markdown"])
+        else:
+            if not args.data:
+                parser.error("stress needs --data (or --rescore)")
+            print(precision_report(args.precision), flush=True)
+            report = evaluate_stress(
+                args.model,
+                args.data,
+                args.aspect_data,
+                args.split,
+                args.out,
+                args.precision,
+                args.seed,
+                args.limit_per_class,
+                args.parity,
+                args.families.split(",") if args.families else None,
+            )
+            print(report["markdown"])
+            if "parity" in report:
+                print("parity, mixed bfloat16 vs float32:", json.dumps(report["parity"]))
+        if args.write_card:
+            from .stress import write_to_card
+
+            write_to_card(args.model, report, "python -m training " + " ".join(argv if argv is not None else sys.argv[1:]))
+        return 0
+    if args.cmd == "calibrate":
+        from .recalibrate import recalibrate
+
+        card = recalibrate(args.model, args.data, args.out, args.copies, args.precision, args.val_predictions)
+        print(f"temperature {card['temperature']:.4f}, threshold {card['threshold']:.4f}")
         return 0
     if args.cmd == "quality":
         import json
@@ -106,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
         export(args.run, args.out, target_sensitivity=args.target_sensitivity, version=args.version,
                sensitivity_confidence=args.sensitivity_confidence or None,
-               data=args.data)
+               data=args.data, stress_calibration=args.stress_calibration, precision=args.precision,
+               notes=args.notes)
         return 0
     return 2
 

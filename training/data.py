@@ -168,7 +168,7 @@ def make_sequence(
     spec: PreprocessSpec,
     batch_size: int,
     seed: int,
-    augment_cfg: AugmentConfig | None,
+    augment_cfg: AugmentConfig | object | None,
     weights: dict[int, float] | None,
     workers: int = 1,
 ):
@@ -194,8 +194,15 @@ def make_sequence(
             sel = self.order[idx * batch_size : (idx + 1) * batch_size]
             rng = np.random.default_rng([seed, self.epoch, idx])
             imgs = resized[sel]
-            if augment_cfg is not None:
+            if isinstance(augment_cfg, AugmentConfig):
                 imgs = np.stack([augment(im, rng, augment_cfg) for im in imgs])
+            elif augment_cfg is not None:  # training.augment.ShiftAugmentConfig
+                from .augment import augment_shift
+
+                refs = rng.integers(len(resized), size=len(imgs))
+                imgs = np.stack(
+                    [augment_shift(im, rng, augment_cfg, resized[r]) for im, r in zip(imgs, refs, strict=True)]
+                )
             xb = to_inputs(imgs, spec)
             yb = y[sel].reshape(-1, 1)
             if weights is None:

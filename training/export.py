@@ -50,7 +50,10 @@ INTENDED_USE = (
 LIMITATIONS = [
     "Trained on pediatric anterior-posterior chest films of children aged 1-5 from one hospital "
     "(Guangzhou Women and Children's Medical Center, China).",
-    "Not validated on adults, on other hospitals or X-ray machines, or on lateral views.",
+    "Frontal (AP/PA) films only; not validated on adults, on other hospitals or X-ray machines, or on "
+    "lateral views.",
+    "Shift-stress validation (stress_validation) simulates acquisition changes on the same cohort's films; "
+    "it is a proxy, not a substitute, for a new hospital's films.",
     "Validation images come from the same source as the training images (patient-level split); "
     "accuracy on other populations is expected to be lower, especially specificity.",
     "Does not distinguish bacterial from viral pneumonia, nor detect other findings.",
@@ -84,11 +87,19 @@ def export(
     version: str | None = None,
     checkpoint: str = "best.keras",
     data: str | Path | None = None,
+    stress_calibration: int = 0,
+    precision: str = "off",
+    notes: str | None = None,
 ) -> dict:
     """Write ``out_dir`` (model file, card, OOD reference, evaluation plots); returns the card.
 
     ``data`` overrides the run's data folder when the run was trained elsewhere (a lent GPU
     machine); the split file lists are checked against the run's hashes either way.
+
+    ``stress_calibration`` = k > 0: temperature and threshold are fitted on the tune split plus
+    k stressed copies of each tune film (:func:`training.stress.stressed_copies`), data that
+    resembles a new site's films; val stays untouched. ``precision``: ``off`` predicts in
+    float32; ``auto`` in mixed bfloat16 where the CPU has it (the app's default inference).
     """
     import keras
 
@@ -121,15 +132,47 @@ def export(
     x_tune, y_tune = D.load_resized(tune_items, spec.size)
     x_val, y_val = D.load_resized(val_items, spec.size)
 
-    _, f_train = predict_with_features(model, D.to_inputs(x_train, spec))
-    raw_tune, f_tune = predict_with_features(model, D.to_inputs(x_tune, spec))
-    raw_val, f_val = predict_with_features(model, D.to_inputs(x_val, spec))
+    from .stress import mixed_clone
+    from .train import choose_policy
 
-    # Calibration and operating point: fitted on the tune split only.
-    temperature = float(fit_temperature(y_tune, raw_tune))
+    policy = "float32" if precision == "off" else choose_policy(precision)
+    policy = "float32" if policy == "mixed_float16" else policy
+    runner = mixed_clone(model, policy)
+    _, f_train = predict_with_features(runner, D.to_inputs(x_train, spec))
+    raw_tune, f_tune = predict_with_features(runner, D.to_inputs(x_tune, spec))
+    raw_val, f_val = predict_with_features(runner, D.to_inputs(x_val, spec))
+
+    # Calibration and operating point: fitted on the tune split only (plus its stressed copies).
+    stressed = None
+    if stress_calibration > 0:
+        from .evaluate import predict_probs
+        from .stress import _inputs, _load_native, pooled_threshold, stressed_copies
+
+        copies, source = stressed_copies(_load_native(tune_items), stress_calibration)
+        raw_stressed = predict_probs(runner, _inputs(copies, spec), batch_size=64)
+        y_stressed = y_tune[np.array(source)]
+        y_cal = np.concatenate([y_tune, y_stressed])
+        raw_cal = np.concatenate([raw_tune, raw_stressed])
+        temperature = float(fit_temperature(y_cal, raw_cal))
+        threshold, required = pooled_threshold(
+            y_tune, y_cal, apply_temperature(raw_cal, temperature), target_sensitivity, sensitivity_confidence
+        )
+        stressed = {
+            "copies_per_film": stress_calibration,
+            "n": int(len(y_stressed)),
+            "required_pooled_sensitivity": required,
+            "ece_stressed_tune_before": float(ece(y_stressed, raw_stressed)),
+            "ece_stressed_tune_after": float(ece(y_stressed, apply_temperature(raw_stressed, temperature))),
+        }
+    else:
+        temperature = float(fit_temperature(y_tune, raw_tune))
+        threshold = float(
+            threshold_for_sensitivity(
+                y_tune, apply_temperature(raw_tune, temperature), target_sensitivity, sensitivity_confidence
+            )
+        )
     p_tune = apply_temperature(raw_tune, temperature)
     p_val = apply_temperature(raw_val, temperature)
-    threshold = float(threshold_for_sensitivity(y_tune, p_tune, target_sensitivity, sensitivity_confidence))
     bound_reachable = sensitivity_bound_reachable(int(np.sum(y_tune == 1)), target_sensitivity, sensitivity_confidence)
 
     # Out-of-distribution reference: features of the training images; threshold on tune.
@@ -174,9 +217,23 @@ def export(
         "gradcam_layer": GRADCAM_LAYER,
         "temperature": temperature,
         "threshold": threshold,
-        "threshold_rule": _threshold_rule(target_sensitivity, sensitivity_confidence, bound_reachable),
+        "threshold_rule": _threshold_rule(target_sensitivity, sensitivity_confidence, bound_reachable)
+        + (
+            f"; applied to the tune split pooled with {stress_calibration} stressed copies of each tune film "
+            "(the Wilson margin counts the clean tune positives only: the copies are not independent films)"
+            if stressed
+            else ""
+        ),
+        "inference_precision": policy,
         "calibration": {
-            "method": "temperature scaling (Guo et al. 2017) fitted on the tune split",
+            "method": "temperature scaling (Guo et al. 2017) fitted on the tune split"
+            + (
+                f" plus {stress_calibration} stressed copies of each tune film (shift-stress families of "
+                "training.stress, drawn per film, seeded): data that resembles a new site, not only clean films"
+                if stressed
+                else ""
+            ),
+            **({"stressed_tune": stressed} if stressed else {}),
             "ece_val_before": float(ece(y_val, raw_val)),
             "ece_val_after": float(ece(y_val, p_val)),
             "ece_tune_before": float(ece(y_tune, raw_tune)),
@@ -208,12 +265,18 @@ def export(
             "backend": config["backend"],
             "keras_version": config["keras_version"],
             "dtype_policy": config["dtype_policy"],
-            "augmentation": config["augment"],
+            "augmentation": config.get("augment_params") or config["augment"],
+            "label_smoothing": config.get("label_smoothing", 0.0),
+            "lr_schedule": config.get("schedule", "plateau"),
+            "weight_averaging": f"EMA, momentum {config['ema']}" if config.get("ema") else None,
+            "selection": "best tune AUC on the tune split plus a stressed copy of it"
+            if config.get("stressed_tune")
+            else "best tune AUC",
             "batch_size": config["batch_size"],
             "learning_rate": config["lr"],
             "seed": config["seed"],
             "command": _train_command(config, spec.size),
-            "notes": config.get("notes"),
+            "notes": notes or config.get("notes"),
         },
         "metrics": {
             "val": _round(m_val),
@@ -264,6 +327,20 @@ def _train_command(config: dict, size: int) -> str:
     ):
         if config.get(key, default) != default:
             cmd += f" {flag} {config[key]:g}"
+    if config.get("init_from"):
+        cmd += f" --init-from {config['init_from']}"
+    for key, flag, default in (
+        ("train_from_block", "--train-from-block", 1),
+        ("augment_kind", "--augment-kind", "basic"),
+        ("label_smoothing", "--label-smoothing", 0.0),
+        ("schedule", "--schedule", "plateau"),
+        ("warmup_steps", "--warmup-steps", 0),
+        ("ema", "--ema", 0.0),
+    ):
+        if config.get(key, default) != default:
+            cmd += f" {flag} {config[key]}"
+    if config.get("stressed_tune"):
+        cmd += " --stressed-tune"
     if config.get("dtype_policy", "float32") != "float32":
         cmd += f" (dtype policy {config['dtype_policy']}, {config.get('backend', '?')} backend)"
     return cmd

@@ -51,7 +51,8 @@ def base_layers(model) -> list:  # noqa: ANN001
 
 
 def set_base_trainable(model, mode: str) -> None:  # noqa: ANN001
-    """``all``, ``none`` (frozen base: the head alone trains) or ``block5`` (fine-tune top block)."""
+    """``all``, ``none`` (frozen base: the head alone trains), ``block5`` (fine-tune top block) or
+    ``from-blockN`` (blocks N..5 train: a cheaper fine-tune, no backward pass through blocks < N)."""
     for layer in base_layers(model):
         if mode == "all":
             layer.trainable = True
@@ -59,6 +60,9 @@ def set_base_trainable(model, mode: str) -> None:  # noqa: ANN001
             layer.trainable = False
         elif mode == "block5":
             layer.trainable = layer.name.startswith("block5")
+        elif mode.startswith("from-block"):  # e.g. from-block4: blocks 4 and 5 train, 1-3 frozen
+            first = int(mode.removeprefix("from-block"))
+            layer.trainable = int(layer.name[len("block")]) >= first
         else:
             raise ValueError(mode)
 

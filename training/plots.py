@@ -186,3 +186,29 @@ def save_history_plot(history_csv: Path | str, out_png: Path | str) -> Path:
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     return _save(plt, fig, out)
+
+
+def save_reliability_pair(
+    y_clean: Any, p_clean: Any, y_stressed: Any, p_stressed: Any, out_png: Path | str, title: str
+) -> Path:
+    """One small figure: reliability curves of the clean and the stressed (pooled) validation
+    films side by side, ECE in the legends (for the docs; about 40 kB)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.6), sharey=True)
+    for ax, (name, y, p) in zip(
+        axes, (("clean", y_clean, p_clean), ("stressed (pooled)", y_stressed, p_stressed)), strict=True
+    ):
+        bins = metrics.reliability_bins(y, p)
+        full = bins["count"] > 0
+        ax.plot([0, 1], [0, 1], color="0.4", ls="--", lw=1)
+        ax.plot(bins["mean_prob"][full], bins["frac_pos"][full], "o-", color="tab:red", ms=4,
+                label=f"ECE {_fmt(metrics.ece(y, p))}")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted P(PNEUMONIA)", title=f"{title}: {name}")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    axes[0].set_ylabel("observed fraction PNEUMONIA")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=80)
+    plt.close(fig)
+    return Path(out_png)

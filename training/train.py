@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -45,14 +46,61 @@ class TrainConfig:
     limit_per_class: int | None = None  # smoke runs
     init_from: str | None = None  # a checkpoint (.keras) of the same architecture, any input size
     workers: int = 2
+    # The shift-robust recipe (issue 12); the defaults keep the 2.0.0 recipe.
+    augment_kind: str = "basic"  # basic (2.0.0) | shift (training.augment: the stress families, milder)
+    label_smoothing: float = 0.0
+    schedule: str = "plateau"  # plateau (ReduceLROnPlateau + early stopping) | cosine (to the budget)
+    warmup_steps: int = 0  # cosine: linear warm-up from 0
+    ema: float = 0.0  # > 0: keep an exponential moving average of the weights (this momentum)
+    stressed_tune: bool = False  # select on the tune split plus a stressed copy of it
+    train_from_block: int = 1  # > 1: blocks below it stay frozen (cheaper fine-tuning)
+
+
+def _cpuinfo() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The CPU's bfloat16 matrix flags (AMX, AVX-512 BF16) that make mixed bfloat16 pay off."""
+    flags: set[str] = set()
+    for line in _cpuinfo().splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
 
 
 def cpu_has_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return "avx512_bf16" in fh.read()
-    except OSError:
-        return False
+    return bool(cpu_bf16_flags())
+
+
+def cpu_model() -> str:
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def precision_report(mode: str = "auto") -> str:
+    """One line for the console: the CPU, its bf16 flags, the GPU if any, and the dtype policy chosen."""
+    flags = cpu_bf16_flags()
+    gpu = gpu_name() if gpu_available() else "none"
+    policy = choose_policy(mode)
+    why = (
+        "asked for" if mode != "auto"
+        else "GPU" if gpu != "none"
+        else f"CPU has {'+'.join(flags)}" if flags
+        else "no bf16 on this CPU"
+    )
+    return f"CPU: {cpu_model()} ({os_cpus()} CPUs; bf16: {', '.join(flags) or 'no'}); GPU: {gpu}; precision: {policy} ({why})"
+
+
+def os_cpus() -> int:
+    return os.cpu_count() or 1
 
 
 def gpu_available() -> bool:
@@ -103,7 +151,7 @@ def gpu_name() -> str:
 
 def hardware_summary() -> str:
     gpu = gpu_name() if gpu_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gpu}, {platform.system()}"
+    return f"{cpu_model()}, {os.cpu_count()} CPUs, {gpu}, {platform.system()}"
 
 
 def prepare_data(cfg: TrainConfig, spec: PreprocessSpec) -> dict:
@@ -159,6 +207,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         "train_files_sha256": D.file_list_hash(d["train_items"]),
         "tune_files_sha256": D.file_list_hash(d["tune_items"]),
         "tune_files": sorted(str(it.path.name) for it in d["tune_items"]),
+        "augment_params": _augment_params(cfg),
+        "cpu": cpu_model(),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
 
@@ -180,10 +230,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             model.set_weights(previous.get_weights())
             log.info("initialised all weights from %s", cfg.init_from)
         pretrained = cfg.weights != "none"
-        set_base_trainable(model, "none" if pretrained else "all")
+        set_base_trainable(
+            model,
+            "none" if pretrained else "all" if cfg.train_from_block <= 1 else f"from-block{cfg.train_from_block}",
+        )
         model.compile(
-            optimizer=keras.optimizers.Adam(cfg.lr),
-            loss="binary_crossentropy",
+            optimizer=_optimizer(cfg, cfg.lr),
+            loss=_loss(cfg),
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="acc")],
         )
         # A fresh run in a reused folder starts a fresh history, clock and last checkpoint.
@@ -193,10 +246,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     train_seq = D.make_sequence(
         d["x_train"], d["y_train"], spec, cfg.batch_size, cfg.seed,
-        D.AugmentConfig() if cfg.augment else None, D.class_weights(d["y_train"]), cfg.workers,
+        _augment_config(cfg), D.class_weights(d["y_train"]), cfg.workers,
     )
     x_tune = D.to_inputs(d["x_tune"], spec)
     y_tune = d["y_tune"].reshape(-1, 1)
+    if cfg.stressed_tune:
+        # Selection sees shifted films too: the tune split plus a copy under random stress families.
+        from .stress import stress_mix
+
+        x_tune = np.concatenate([x_tune, D.to_inputs(stress_mix(d["x_tune"], seed=cfg.seed + 1), spec)])
+        y_tune = np.concatenate([y_tune, y_tune])
 
     verbose = 1 if sys.stdout.isatty() else 2
     callbacks = [
@@ -207,12 +266,20 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             initial_value_threshold=_best_auc(history_csv) if initial_epoch else None,
         ),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=cfg.patience),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_auc", mode="max", factor=0.3, patience=cfg.lr_patience, min_lr=1e-6
-        ),
         _Timer(out / "timing.json"),
     ]
+    if cfg.schedule == "cosine":
+        callbacks.append(_CosineSchedule(cfg, len(train_seq), budget, out / "schedule.json"))
+    else:
+        callbacks[3:3] = [
+            keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=cfg.patience),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_auc", mode="max", factor=0.3, patience=cfg.lr_patience, min_lr=1e-6
+            ),
+        ]
+    if cfg.ema:
+        # Evaluation, best.keras and last.keras hold the averaged weights (swapped in at epoch end).
+        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if budget is not None:
         callbacks.append(budget)
     if verbose != 1:
@@ -251,6 +318,43 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         )
     log.info("training finished in %.0f s; best checkpoint %s", time.time() - t0, best)
     return best
+
+
+def _optimizer(cfg: TrainConfig, lr: float):  # noqa: ANN202
+    import keras
+
+    if cfg.ema:
+        return keras.optimizers.Adam(lr, use_ema=True, ema_momentum=cfg.ema)
+    return keras.optimizers.Adam(lr)
+
+
+def _loss(cfg: TrainConfig):  # noqa: ANN202
+    import keras
+
+    if cfg.label_smoothing:
+        return keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
+    return "binary_crossentropy"
+
+
+def _augment_config(cfg: TrainConfig):  # noqa: ANN202
+    if not cfg.augment:
+        return None
+    if cfg.augment_kind in ("shift", "shift-fov"):
+        from .augment import ShiftAugmentConfig
+
+        if cfg.augment_kind == "shift-fov":  # a broader field-of-view (aspect) stretch, still inside the stress levels
+            return ShiftAugmentConfig(aspect=(0.85, 1.18))
+        return ShiftAugmentConfig()
+    if cfg.augment_kind == "basic":
+        return D.AugmentConfig()
+    raise ValueError(f"unknown augmentation {cfg.augment_kind!r}")
+
+
+def _augment_params(cfg: TrainConfig) -> dict | None:
+    aug = _augment_config(cfg)
+    if aug is None:
+        return None
+    return {"kind": cfg.augment_kind, **(aug.to_dict() if hasattr(aug, "to_dict") else asdict(aug))}
 
 
 def _best_auc(history_csv: Path) -> float | None:
@@ -359,6 +463,52 @@ class _TimeBudget(_timer_base()):  # type: ignore[misc]
         if self.spent:
             log.info("time budget of %.0f s used (%.0f s): stopping after epoch %d",
                      self.seconds, time.time() - self.start, epoch + 1)
+            self.model.stop_training = True
+
+
+class _CosineSchedule(_timer_base()):  # type: ignore[misc]
+    """Cosine decay of the learning rate to zero, per batch, after a linear warm-up.
+
+    Without a time budget the decay spans ``cfg.epochs``. With one, the number of epochs is fixed
+    after the first epoch from its duration (with a 10% margin), so the decay ends when the
+    budget does; training then stops. The plan is written to ``schedule.json``.
+    """
+
+    def __init__(self, cfg: TrainConfig, steps_per_epoch: int, budget: _TimeBudget | None, path: Path) -> None:
+        super().__init__()
+        self.lr0 = cfg.lr
+        self.steps = steps_per_epoch
+        self.epochs = cfg.epochs
+        self.warmup = cfg.warmup_steps
+        self.budget = budget
+        self.path = path
+        self.epoch = 0
+        self.t_epoch = 0.0
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup:
+            return self.lr0 * (step + 1) / self.warmup
+        total = max(1, self.epochs * self.steps - self.warmup)
+        frac = min(1.0, (step - self.warmup) / total)
+        return 0.5 * self.lr0 * (1.0 + math.cos(math.pi * frac))
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:  # noqa: ANN001
+        self.epoch = epoch
+        self.t_epoch = time.time()
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:  # noqa: ANN001
+        self.model.optimizer.learning_rate.assign(self.lr_at(self.epoch * self.steps + batch))
+
+    def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
+        if epoch == 0 and self.budget is not None:
+            took = time.time() - self.t_epoch
+            left = self.budget.seconds - (time.time() - self.budget.start)
+            fit = 1 + int(max(0.0, left) / (1.1 * took))
+            self.epochs = max(1, min(self.epochs, fit))
+            log.info("cosine schedule: epoch 1 took %.0f s; %.0f s left: %d epochs in all", took, left, self.epochs)
+        self.path.write_text(json.dumps({"epochs": self.epochs, "steps_per_epoch": self.steps,
+                                         "lr": self.lr0, "warmup_steps": self.warmup}))
+        if epoch + 1 >= self.epochs:
             self.model.stop_training = True
 
 
