@@ -103,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     if not guard.claim():  # one app per results store: the running one comes to the front
         return refuse_second_instance(guard, args.paths)
 
+    from ..core.errors import StoreError
     from .main_window import MainWindow
 
-    window = MainWindow(args.model_dir, batch_size=max(1, args.batch_size))
+    try:
+        window = MainWindow(args.model_dir, batch_size=max(1, args.batch_size))
+    except StoreError as exc:  # disk full, locked too long, not writable: say so, no traceback
+        return refuse_unusable_store(exc)
     guard.activated.connect(lambda paths: bring_to_front(window, paths))
     window.show()
     log.info("window shown %.2f s after start-up began", time.perf_counter() - t0)
@@ -127,3 +131,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def refuse_unusable_store(exc: Exception) -> int:
+    """The results store cannot be opened (a damaged one is moved aside by core.storage instead):
+    one plain message, in a dialog and on stderr, and exit code 4 (core.errors.EXIT_STORE)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from ..core.errors import EXIT_STORE
+
+    log.error("the results store cannot be used: %s", exc)
+    sys.stderr.write(f"Pneumo Desktop: {exc}\n")
+    QMessageBox.critical(None, "Pneumo Desktop cannot start", str(exc))
+    return EXIT_STORE

@@ -213,6 +213,8 @@ class MainWindow(QMainWindow):
         batch_size: int = 16,
         parent: QWidget | None = None,
     ) -> None:
+        # The store first: one that cannot be opened (StoreError) leaves no half-built window.
+        opened = store if store is not None else ResultsStore()
         super().__init__(parent)
         self.setWindowTitle("Pneumo Desktop")
         icon = resources_dir() / "icons" / "pneumo_desktop.png"
@@ -224,7 +226,7 @@ class MainWindow(QMainWindow):
         self.model_dir = str(model_dir) if model_dir else None
         self.batch_size = batch_size
         self._owns_store = store is None
-        self.store = store if store is not None else ResultsStore()
+        self.store = opened
         self.service = ModelService(self.store, self)
         self.model_info: ModelInfo | None = None
         self.threshold: float | None = None

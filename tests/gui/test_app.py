@@ -104,3 +104,18 @@ def test_parser_version_and_paths() -> None:
     args = app.build_parser().parse_args(["a.png", "folder", "--model-dir", "m"])
     assert args.paths == ["a.png", "folder"] and args.model_dir == "m"
     assert Path(__file__).exists()
+
+
+def test_a_store_that_cannot_be_opened_is_a_message_and_exit_4_not_a_crash(
+    qapp, tiny_model_dir, clean_logging, monkeypatch, capsys
+) -> None:  # noqa: ANN001
+    """Issue 16: a store the app cannot use (here: its path is a folder) stops the start politely."""
+    from PySide6.QtWidgets import QMessageBox
+
+    (user_data_dir() / "results.sqlite3").mkdir(parents=True)
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a: shown.append(text))
+    code = app.main(["--model-dir", str(tiny_model_dir)])
+    assert code == 4
+    assert len(shown) == 1 and "results.sqlite3" in shown[0]
+    assert "Traceback" not in capsys.readouterr().err
