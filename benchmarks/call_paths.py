@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def rate(fn, x: np.ndarray, repeats: int = 3) -> float:  # noqa: ANN001
+def rate(fn, x: np.ndarray, repeats: int = 3) -> float:
     fn(x)
     fn(x)  # warm-up (tracing, compilation)
     t0 = time.perf_counter()
@@ -65,7 +65,7 @@ def main() -> None:
     x1 = np.random.default_rng(0).standard_normal((1, p.spec.size, p.spec.size, p.spec.channels)).astype("float32")
     last = p.model.layers[-1]  # the sigmoid unit: Grad-CAM scores its logit
 
-    def eager(x):  # noqa: ANN001, ANN202
+    def eager(x):
         with tf.GradientTape() as tape:
             conv, out = grad_model(x, training=False)
             tape.watch(conv)

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def timed(predictor, batches: list[np.ndarray], repeats: int) -> float:  # noqa: ANN001
+def timed(predictor, batches: list[np.ndarray], repeats: int) -> float:
     predictor.predict_batch(batches[0])  # trace
     best = float("inf")
     for _ in range(repeats):
@@ -52,7 +52,7 @@ def main() -> None:
         predictor = Predictor(args.model_dir, device="cpu", precision=precision)
         x = preprocess_batch([load_xray(f) for f in files], predictor.spec)
         batches = [x[i : i + args.batch] for i in range(0, len(x), args.batch)]
-        head = predictor._cam_head  # noqa: SLF001
+        head = predictor._cam_head
         results = {}
         for label, cam in (
             ("without map", None),
@@ -60,9 +60,9 @@ def main() -> None:
             ("without map (again)", None),
             ("with map (again)", head),
         ):
-            predictor._cam_head = cam  # noqa: SLF001
-            predictor._feature_model = None  # noqa: SLF001 - rebuilt for this output set
-            predictor._graphs = {}  # noqa: SLF001
+            predictor._cam_head = cam
+            predictor._feature_model = None  # rebuilt for this output set
+            predictor._graphs = {}
             results[label] = timed(predictor, batches, args.repeats)
         without = min(results["without map"], results["without map (again)"])
         with_map = min(results["with map"], results["with map (again)"])

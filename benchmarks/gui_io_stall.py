@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def on_gui_thread(fn, repeats: int = 3) -> float:  # noqa: ANN001
+def on_gui_thread(fn, repeats: int = 3) -> float:
     """Median milliseconds of fn() run right here (the GUI thread)."""
     times = []
     for _ in range(repeats):
@@ -35,7 +35,7 @@ def on_gui_thread(fn, repeats: int = 3) -> float:  # noqa: ANN001
     return 1000 * float(np.median(times))
 
 
-def longest_gap(start, finished) -> float:  # noqa: ANN001
+def longest_gap(start, finished) -> float:
     """Start background work; tick a 5 ms timer until finished() is true; longest gap in ms."""
     from PySide6.QtCore import QEventLoop, QTimer
 

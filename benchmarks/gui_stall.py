@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 class StallProbe:
     """Measures gaps between ticks of a 10 ms timer on the GUI thread."""
 
-    def __init__(self, interval_ms: int = 10, watchdog=None) -> None:  # noqa: ANN001
+    def __init__(self, interval_ms: int = 10, watchdog=None) -> None:
         from PySide6.QtCore import Qt, QTimer
 
         self.watchdog = watchdog
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from pneumo_desktop.gui import MainWindow
     from pneumo_desktop.gui.headless import wait_for_signal
 
-    def wait(signal, timeout_ms: int = 600_000) -> tuple:  # noqa: ANN001
+    def wait(signal, timeout_ms: int = 600_000) -> tuple:
         return wait_for_signal(signal, timeout_ms)
 
     window = MainWindow(args.model_dir, batch_size=args.batch_size)
@@ -188,7 +188,7 @@ class StackWatchdog:
 
         while not self._stop.wait(0.02):
             if time.perf_counter() - self.last_tick > self.threshold:
-                frame = sys._current_frames().get(self._main)  # noqa: SLF001
+                frame = sys._current_frames().get(self._main)
                 if frame is not None:
                     stack = "".join(traceback.format_stack(frame)[-14:])
                     self.samples[stack] = self.samples.get(stack, 0) + 1

@@ -35,7 +35,7 @@ def shared() -> Path:
     return Path(os.environ.get("PNEUMO_SHARED", REPO.parent / "shared"))
 
 
-def gradcam_maps(predictor, x: np.ndarray, layer: str) -> np.ndarray:  # noqa: ANN001
+def gradcam_maps(predictor, x: np.ndarray, layer: str) -> np.ndarray:
     """Grad-CAM at ``layer`` for a preprocessed batch: (N, h, w) raw maps (ReLU applied)."""
     from pneumo_desktop.core.explain import _gradient_model
 
@@ -48,7 +48,7 @@ def gradcam_maps(predictor, x: np.ndarray, layer: str) -> np.ndarray:  # noqa: A
     return np.stack(out)
 
 
-def cam_maps(predictor, x: np.ndarray, layer: str) -> np.ndarray:  # noqa: ANN001
+def cam_maps(predictor, x: np.ndarray, layer: str) -> np.ndarray:
     """Class activation map relu(features @ w) at ``layer`` (forward pass only)."""
     import keras
 
@@ -100,7 +100,7 @@ def shifted(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             return np.roll(mask, (dy, dx), axis=(0, 1))
 
 
-def probabilities(predictor, x: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def probabilities(predictor, x: np.ndarray) -> np.ndarray:
     return np.array([p.probability for p in predictor.predict_batch(x)])
 
 
@@ -199,7 +199,7 @@ def main() -> None:
         gallery(predictor, pneu, normal, args.gallery)
 
 
-def gallery(predictor, pneu: list[Path], normal: list[Path], out: Path) -> None:  # noqa: ANN001
+def gallery(predictor, pneu: list[Path], normal: list[Path], out: Path) -> None:
     """4 x 4 tiles (12 PNEUMONIA, 4 NORMAL val films) with the app's stored heatmap (the row's map)."""
     from PIL import Image, ImageDraw
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scan_bench import cpu_summary  # noqa: E402
+from scan_bench import cpu_summary
 
 FILMS = ("dx_chest_mono2_8bit_implicit_le.dcm", "dx_chest_pa_mono1_12bit_j2k_lossless.dcm")
 

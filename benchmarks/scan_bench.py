@@ -86,7 +86,7 @@ def agreement(probs32: list[float], probs_bf: list[float], threshold: float) -> 
     return f"max |p_bf16 - p_fp32| = {np.max(np.abs(a - b)):.4f}, labels identical {same}/{len(a)}"
 
 
-def parity(p32, pbf, split: str, batch: int) -> None:  # noqa: ANN001
+def parity(p32, pbf, split: str, batch: int) -> None:
     """bfloat16 against float32 on every image of a split: labels and probability differences."""
     folder = shared() / "data" / "chest_xray_224sq" / split
     files = sorted(p for cls in ("NORMAL", "PNEUMONIA") for p in (folder / cls).iterdir())
@@ -94,7 +94,7 @@ def parity(p32, pbf, split: str, batch: int) -> None:  # noqa: ANN001
     print(f"    bfloat16 vs float32 on all {len(files)} {split} images: {same}")
 
 
-def model_gflop(model) -> float:  # noqa: ANN001
+def model_gflop(model) -> float:
     """FLOPs per image (2 per multiply-add) of the convolutions and dense layers."""
     import keras
 
@@ -121,7 +121,7 @@ def cpu_summary() -> str:
     return f"{name.group(1) if name else 'unknown CPU'}, {os.cpu_count()} CPUs: {have}"
 
 
-def best_rate(fn, repeats: int = 3) -> float:  # noqa: ANN001
+def best_rate(fn, repeats: int = 3) -> float:
     """Calls per second of fn, best of `repeats` after two warm-up calls."""
     fn()
     fn()
@@ -144,7 +144,7 @@ def gemm_gflops(n: int = 2048) -> float:
     return 2 * n**3 * max(rates) / 1e9
 
 
-def ceiling(predictor, naive_rate: float) -> None:  # noqa: ANN001
+def ceiling(predictor, naive_rate: float) -> None:
     """Can any scanner reach 3x the naive loop here? Print what that would take."""
     import tensorflow as tf
 

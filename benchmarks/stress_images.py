@@ -82,7 +82,7 @@ _WORDS = (
 ).split()
 
 
-def _font(size: int):  # noqa: ANN202
+def _font(size: int):
     from PIL import ImageFont
 
     try:
@@ -178,7 +178,7 @@ def skimage_photos() -> Iterator[tuple[str, np.ndarray]]:
     for name in SKIMAGE_NAMES:
         try:
             a = getattr(skimage.data, name)()
-        except Exception:  # noqa: BLE001, S112 - an image that needs a download: skip it
+        except Exception:  # an image that needs a download: skip it
             continue
         a = np.asarray(a)
         if a.dtype == bool:

@@ -26,7 +26,7 @@ def transformed_kernel(k: np.ndarray) -> np.ndarray:
     return np.einsum("ra,abck,sb->rsck", G, k, G).reshape(16, k.shape[2], k.shape[3])
 
 
-def combine(matrix: np.ndarray, terms: list):  # noqa: ANN202 - tensors
+def combine(matrix: np.ndarray, terms: list):  # tensors
     """matrix @ terms with additions only (the transform matrices hold 0, +-1 and +-0.5)."""
     out = []
     for row in matrix:
@@ -40,7 +40,7 @@ def combine(matrix: np.ndarray, terms: list):  # noqa: ANN202 - tensors
     return out
 
 
-def winograd_conv(x, u, bias):  # noqa: ANN001, ANN201 - tensors
+def winograd_conv(x, u, bias):  # tensors
     """'same' 3x3 convolution + bias + ReLU of x (N, H, W, C), H and W even."""
     import tensorflow as tf
 
@@ -59,7 +59,7 @@ def winograd_conv(x, u, bias):  # noqa: ANN001, ANN201 - tensors
     return tf.nn.relu(y + bias)
 
 
-def seconds(fn, x, repeats: int = 3) -> float:  # noqa: ANN001
+def seconds(fn, x, repeats: int = 3) -> float:
     fn(x)
     fn(x)
     best = float("inf")

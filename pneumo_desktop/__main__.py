@@ -20,13 +20,13 @@ def _attach_parent_console() -> bool:
         import ctypes
 
         return bool(ctypes.windll.kernel32.AttachConsole(-1))  # ATTACH_PARENT_PROCESS
-    except Exception:  # noqa: BLE001 - no parent console (started from Explorer or a shortcut)
+    except Exception:  # no parent console (started from Explorer or a shortcut)
         return False
 
 
 def _open_console() -> TextIO:
     """The attached console's screen buffer, for writing (line-buffered, so output is not delayed)."""
-    return open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+    return open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)
 
 
 def _log_file(mode: str) -> Path:
@@ -67,7 +67,7 @@ def ensure_output_streams(mode: str) -> Path | None:
             stream = None
     if stream is None:
         path = _log_file(mode)
-        stream = open(path, "a", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+        stream = open(path, "a", encoding="utf-8", errors="replace", buffering=1)
         stream.write(
             f"PneumoDesktop {mode}: {time.strftime('%Y-%m-%d %H:%M:%S')} (no console: output here)\n"
         )

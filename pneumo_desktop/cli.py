@@ -226,7 +226,7 @@ def _main(argv: list[str]) -> int:
         bar.close()
         print(f"pneumo-scan: {exc}", file=sys.stderr)
         code = errors.EXIT_STORE
-    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, still export what was computed
+    except Exception as exc:  # a bug: say so in one line, still export what was computed
         bar.close()
         log.error("unexpected failure", exc_info=args.verbose)
         print(f"pneumo-scan: unexpected error ({type(exc).__name__}: {exc}); results so far are exported. "
@@ -259,7 +259,7 @@ def _main(argv: list[str]) -> int:
     return export_for_cli(args, results, predictor)  # 6 when a DICOM result could not be sent
 
 
-def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:  # noqa: ANN001
+def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:
     folders = ", ".join(str(f) for f in watcher.folders)
     print(f"Watching {folders} for new files (Ctrl+C to stop)...", file=sys.stderr)
     from .core.outputs import own_outputs
@@ -311,17 +311,17 @@ def _one_line(r: ScanResult) -> str:
     return display_text(cli_line(r.path, r.label, r.probability, judged, reason_text(r.message, r.label)))
 
 
-def _latest_reviews(store) -> dict:  # noqa: ANN001
+def _latest_reviews(store) -> dict:
     from .core.review import latest_reviews
 
     try:
         return latest_reviews(store)
-    except Exception:  # noqa: BLE001 - reviews are extra: an export without them beats none
+    except Exception:  # reviews are extra: an export without them beats none
         log.exception("cannot read the reviews")
         return {}
 
 
-def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dict, predictor, threshold: float, in_force) -> int:  # noqa: ANN001
+def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dict, predictor, threshold: float, in_force) -> int:
     """The PDF report (the GUI's, drawn with Qt's PDF writer and no window). 0, or 5 on failure."""
     from .report import ReportContext, pdf_heatmaps, report_threshold, write_pdf_report
 
@@ -347,7 +347,7 @@ def _write_pdf(args: argparse.Namespace, results: list[ScanResult], reviews: dic
     return 0
 
 
-def _threshold_source(in_force) -> str | None:  # noqa: ANN001
+def _threshold_source(in_force) -> str | None:
     """The report's words for where the threshold in force comes from (None: the model card)."""
     from .core.threshold import SITE, USER
 
@@ -365,7 +365,7 @@ def _export(args: argparse.Namespace, results: list[ScanResult], reviews: dict |
         write_json(results, args.json, include_patient=args.include_patient, reviews=reviews)
 
 
-def _print_summary(results: list[ScanResult], threshold: float, predictor, seconds: float, option: bool) -> None:  # noqa: ANN001
+def _print_summary(results: list[ScanResult], threshold: float, predictor, seconds: float, option: bool) -> None:
     from .core import wording
 
     counts = summarise(results)

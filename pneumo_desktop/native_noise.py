@@ -51,7 +51,7 @@ def divert_native_stderr() -> Iterator[None]:
     try:
         os.dup2(capture.fileno(), 2)
         if on_fd2:  # Python's own messages keep reaching the terminal
-            sys.stderr = open(saved, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)  # noqa: SIM115
+            sys.stderr = open(saved, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
         yield
     finally:
         with contextlib.suppress(Exception):

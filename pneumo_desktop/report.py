@@ -74,7 +74,7 @@ def default_report_dir() -> Path:
         from PySide6.QtCore import QStandardPaths
 
         docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-    except Exception:  # noqa: BLE001 - no Qt: the usual place
+    except Exception:  # no Qt: the usual place
         docs = ""
     return Path(docs or Path.home() / "Documents") / REPORT_FOLDER
 
@@ -94,7 +94,7 @@ def pdf_heatmaps(predictor: Any) -> Callable[[XRay], np.ndarray | None] | None:
     def heat(xray: XRay) -> np.ndarray | None:
         try:
             return gradcam(predictor, xray)
-        except Exception:  # noqa: BLE001 - a missing heatmap must not stop the report
+        except Exception:  # a missing heatmap must not stop the report
             log.exception("Grad-CAM failed for %s", xray.path)
             return None
 

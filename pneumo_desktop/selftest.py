@@ -80,7 +80,7 @@ class Report:
         t0 = time.perf_counter()
         try:
             out = fn()
-        except Exception as exc:  # noqa: BLE001 - a self-test reports every failure, it never crashes
+        except Exception as exc:  # a self-test reports every failure, it never crashes
             log.debug("check %s failed", name, exc_info=True)
             detail = f"{type(exc).__name__}: {exc}".replace("\n", " ")
             return self.add(name, FAIL, detail[:400], time.perf_counter() - t0)
@@ -115,16 +115,16 @@ def _ensure_streams() -> None:
 
             if ctypes.windll.kernel32.AttachConsole(-1):  # ATTACH_PARENT_PROCESS
                 if sys.stdout is None:
-                    sys.stdout = open("CONOUT$", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+                    sys.stdout = open("CONOUT$", "w", encoding="utf-8", errors="replace")
                 if sys.stderr is None:
-                    sys.stderr = open("CONOUT$", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+                    sys.stderr = open("CONOUT$", "w", encoding="utf-8", errors="replace")
                 return
-        except Exception:  # noqa: BLE001 - no console to attach to: stay silent
+        except Exception:  # no console to attach to: stay silent
             log.debug("AttachConsole failed", exc_info=True)
     if sys.stdout is None:
-        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
     if sys.stderr is None:
-        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
 
 
 def _emit(line: str) -> None:
@@ -331,7 +331,7 @@ def _decoder_check(syntax: Syntax, path: Path, source: np.ndarray) -> list[str]:
             continue
         try:
             arr, _meta = decoder.as_array(ds, index=0, decoding_plugin=plugin)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             problems.append(f"{plugin}: {type(exc).__name__}: {str(exc)[:120]}")
             continue
         err = int(np.abs(arr.astype(np.int64) - source.astype(np.int64)).max())
@@ -629,7 +629,7 @@ def startup_probe(model_dir: Path | None, t_start: float, timeout_s: float = 600
         if "model_ready" not in stamps and "error" not in stamps:
             app.exec()
         window.shutdown()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         stamps["error"] = f"{type(exc).__name__}: {exc}"
         stamps["traceback"] = traceback.format_exc()
     _emit(json.dumps(stamps))

@@ -149,7 +149,7 @@ def calibrate_main(argv: list[str]) -> int:
     return 0
 
 
-def threshold_for_scan(site: str | None, card, override: float | None):  # noqa: ANN001, ANN201
+def threshold_for_scan(site: str | None, card, override: float | None):
     """The threshold in force for ``pneumo-scan PATH --site NAME`` (None after printing why the
     site is unknown). A profile made for another model is not applied: said on stderr."""
     from .core.threshold import resolve_threshold

@@ -95,7 +95,7 @@ def main() -> int:
     screen = app.primaryScreen()
     DOCS.mkdir(exist_ok=True)
 
-    def save(widget, name: str, width: int) -> None:  # noqa: ANN001
+    def save(widget, name: str, width: int) -> None:
         pix = screen.grabWindow(window.winId()) if widget is window else widget.grab()
         pix = pix.scaledToWidth(width)
         pix.save(str(DOCS / name), "PNG")

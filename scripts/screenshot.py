@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from pneumo_desktop.gui.dialogs import AboutDialog
     from pneumo_desktop.gui.headless import wait_for_signal
 
-    def wait(signal, timeout_ms: int = 300_000) -> tuple:  # noqa: ANN001
+    def wait(signal, timeout_ms: int = 300_000) -> tuple:
         return wait_for_signal(signal, timeout_ms)
 
     def settle(ms: int = 150) -> None:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if states:
         states.mkdir(parents=True, exist_ok=True)
 
-    def save(widget, name: str) -> None:  # noqa: ANN001
+    def save(widget, name: str) -> None:
         if states:
             widget.grab().save(str(states / f"{name}.png"))
             log.info("saved %s", states / f"{name}.png")

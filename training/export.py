@@ -67,7 +67,7 @@ DATASET_CREDIT = (
 )
 
 
-def predict_with_features(model, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def predict_with_features(model, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     import keras
 
     feat_model = keras.Model(model.inputs[0], [model.output, model.get_layer(OOD_LAYER).output])
@@ -193,7 +193,7 @@ def export(
             from .plots import save_history_plot
 
             save_history_plot(history, out / "training_history.png")
-        except Exception:  # noqa: BLE001 - a plot must not stop an export
+        except Exception:  # a plot must not stop an export
             log.exception("history plot failed")
     epochs = max(0, sum(1 for _ in history.open()) - 1) if history.exists() else None
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from pneumo_desktop.core.stats import (  # noqa: F401 - re-exported: one copy of the rule, shared with the app
-    _cumulative_counts,  # noqa: F401
+    _cumulative_counts,
     _div,
     as_arrays,
     bootstrap_auc_ci,

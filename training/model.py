@@ -46,11 +46,11 @@ def build_model(size: int, channels: int = 3, weights: str = "none", dropout: fl
     return model
 
 
-def base_layers(model) -> list:  # noqa: ANN001
+def base_layers(model) -> list:
     return [layer for layer in model.layers if layer.name.startswith("block")]
 
 
-def set_base_trainable(model, mode: str) -> None:  # noqa: ANN001
+def set_base_trainable(model, mode: str) -> None:
     """``all``, ``none`` (frozen base: the head alone trains), ``block5`` (fine-tune top block) or
     ``from-blockN`` (blocks N..5 train: a cheaper fine-tune, no backward pass through blocks < N)."""
     for layer in base_layers(model):
@@ -67,7 +67,7 @@ def set_base_trainable(model, mode: str) -> None:  # noqa: ANN001
             raise ValueError(mode)
 
 
-def as_float32(model):  # noqa: ANN001, ANN201
+def as_float32(model):
     """A float32 copy of a (possibly mixed-precision) model, for shipping."""
     import keras
 

@@ -131,7 +131,7 @@ def random_variants(n: int, rng: np.random.Generator) -> list[Variant]:
     return [Variant(int(a), bool(b), bool(c)) for a, b, c in zip(o, inv, crop, strict=True)]
 
 
-def make_epoch(films: list[np.ndarray], per_film: int, rng: np.random.Generator, size: int):  # noqa: ANN201
+def make_epoch(films: list[np.ndarray], per_film: int, rng: np.random.Generator, size: int):
     idx = np.repeat(np.arange(len(films)), per_film)
     rng.shuffle(idx)
     variants = random_variants(len(idx), rng)
@@ -148,7 +148,7 @@ def make_epoch(films: list[np.ndarray], per_film: int, rng: np.random.Generator,
 # Model
 
 
-def build_model(size: int, policy: str | None = None):  # noqa: ANN201
+def build_model(size: int, policy: str | None = None):
     import keras
     from keras import layers
 
@@ -198,7 +198,7 @@ def stress_variant(img: np.ndarray, kind: str) -> np.ndarray:
     return img
 
 
-def predict_probs(model, x: np.ndarray) -> dict[str, np.ndarray]:  # noqa: ANN001
+def predict_probs(model, x: np.ndarray) -> dict[str, np.ndarray]:
     out = model.predict(x, batch_size=256, verbose=0)
     return {k: np.asarray(v, np.float64) for k, v in out.items()}
 
@@ -229,7 +229,7 @@ def choose_thresholds(
     return out
 
 
-def stressed_scores(model, films: list[np.ndarray], size: int, seed: int = 4321) -> dict[str, np.ndarray]:  # noqa: ANN001
+def stressed_scores(model, films: list[np.ndarray], size: int, seed: int = 4321) -> dict[str, np.ndarray]:
     """Each head's score on films made wrong for it: turned (90/180/270 or flipped), inverted, cropped."""
     rng = np.random.default_rng(seed)
     turned = np.stack(
@@ -252,7 +252,7 @@ def refused(s: dict[str, np.ndarray], th: dict[str, float]) -> np.ndarray:
     )
 
 
-def evaluate(model, films: list[np.ndarray], th: dict[str, float], size: int) -> dict[str, dict[str, float]]:  # noqa: ANN001
+def evaluate(model, films: list[np.ndarray], th: dict[str, float], size: int) -> dict[str, dict[str, float]]:
     res: dict[str, dict[str, float]] = {}
     for kind in KINDS:
         x = np.stack([prepare(stress_variant(f, kind), size) for f in films])

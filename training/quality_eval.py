@@ -49,7 +49,7 @@ def make_synthetic_non_chest(folder: Path) -> list[Path]:
         for name in SKIMAGE_SAMPLES:
             try:
                 arr = getattr(skd, name)()
-            except Exception as exc:  # noqa: BLE001 - some samples need a download; skip those
+            except Exception as exc:  # some samples need a download; skip those
                 log.info("skimage sample %s unavailable: %s", name, exc)
                 continue
             arr = np.asarray(arr)

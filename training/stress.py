@@ -177,7 +177,7 @@ def later_patients(items: list[D.Item], frac: float = 0.3) -> np.ndarray:
     return mask
 
 
-def build_predictor(model_path: Path, precision: str = "auto"):  # noqa: ANN201
+def build_predictor(model_path: Path, precision: str = "auto"):
     """``f(inputs) -> raw probabilities`` of a saved model, in float32 or mixed bfloat16.
 
     ``auto`` picks mixed bfloat16 where the CPU has AMX / AVX-512 BF16 (see
@@ -223,7 +223,7 @@ def split_items(data_dir: str | Path, split: str, limit_per_class: int | None = 
 
 
 def predict_families(
-    predict,  # noqa: ANN001
+    predict,
     items: list[D.Item],
     spec: PreprocessSpec,
     families: list[str] | None = None,
@@ -240,7 +240,7 @@ def predict_families(
 
 
 def aspect_variants(
-    predict,  # noqa: ANN001
+    predict,
     items: list[D.Item],
     aspect_dir: str | Path,
     split: str,
@@ -448,7 +448,7 @@ def evaluate_stress(
             out / "reliability_clean_stressed.png",
             f"{card.name} {card.version}",
         )
-    except Exception:  # noqa: BLE001 - a plot must not lose the numbers
+    except Exception:  # a plot must not lose the numbers
         log.exception("reliability plot failed")
     report["markdown"] = md
     return report
@@ -477,7 +477,7 @@ def stressed_copies(images: list[np.ndarray], k: int, seed: int = 11) -> tuple[l
     return copies, source
 
 
-def mixed_clone(model, policy: str):  # noqa: ANN001, ANN201
+def mixed_clone(model, policy: str):
     """A copy of a float32 model computing in ``policy`` (e.g. mixed_bfloat16), output layer float32."""
     import keras
 
@@ -523,7 +523,7 @@ def pooled_threshold(
     return float(threshold_for_sensitivity(y_pooled, p_pooled, required)), required
 
 
-def _card_or_run(folder: str | Path):  # noqa: ANN202
+def _card_or_run(folder: str | Path):
     """The model card of a model folder, or, for a training run folder (config.json + best.keras),
     a provisional card: T = 1, threshold 0.5 (rescore the saved predictions with the exported
     card's values afterwards: :func:`rescore`)."""

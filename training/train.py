@@ -120,7 +120,7 @@ def gpu_available() -> bool:
             import torch
 
             return torch.cuda.is_available()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return False
 
@@ -320,7 +320,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     return best
 
 
-def _optimizer(cfg: TrainConfig, lr: float):  # noqa: ANN202
+def _optimizer(cfg: TrainConfig, lr: float):
     import keras
 
     if cfg.ema:
@@ -328,7 +328,7 @@ def _optimizer(cfg: TrainConfig, lr: float):  # noqa: ANN202
     return keras.optimizers.Adam(lr)
 
 
-def _loss(cfg: TrainConfig):  # noqa: ANN202
+def _loss(cfg: TrainConfig):
     import keras
 
     if cfg.label_smoothing:
@@ -336,7 +336,7 @@ def _loss(cfg: TrainConfig):  # noqa: ANN202
     return "binary_crossentropy"
 
 
-def _augment_config(cfg: TrainConfig):  # noqa: ANN202
+def _augment_config(cfg: TrainConfig):
     if not cfg.augment:
         return None
     if cfg.augment_kind in ("shift", "shift-fov"):
@@ -386,10 +386,10 @@ class _LogProgress(_timer_base()):  # type: ignore[misc]
         self.batch_size = batch_size
         self.t0 = time.time()
 
-    def on_epoch_begin(self, epoch, logs=None) -> None:  # noqa: ANN001
+    def on_epoch_begin(self, epoch, logs=None) -> None:
         self.t0 = time.time()
 
-    def on_train_batch_end(self, batch, logs=None) -> None:  # noqa: ANN001
+    def on_train_batch_end(self, batch, logs=None) -> None:
         if (batch + 1) % 20 == 0:
             rate = (batch + 1) * self.batch_size / (time.time() - self.t0)
             log.info("batch %d: %.2f images/s, loss %.4f", batch + 1, rate, (logs or {}).get("loss", float("nan")))
@@ -428,12 +428,12 @@ class _LastCheckpoint(_timer_base()):  # type: ignore[misc]
             return int(json.loads(side.read_text())["epochs"])
         return _epochs_done(history_csv)  # a checkpoint written every epoch, before last.json existed
 
-    def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
+    def on_epoch_end(self, epoch, logs=None) -> None:
         self.epochs = epoch + 1
         if self.epochs % self.every == 0:
             self._save()
 
-    def on_train_end(self, logs=None) -> None:  # noqa: ANN001
+    def on_train_end(self, logs=None) -> None:
         if self.epochs and self.saved != self.epochs:
             self._save()
 
@@ -459,7 +459,7 @@ class _TimeBudget(_timer_base()):  # type: ignore[misc]
     def spent(self) -> bool:
         return time.time() - self.start >= self.seconds
 
-    def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
+    def on_epoch_end(self, epoch, logs=None) -> None:
         if self.spent:
             log.info("time budget of %.0f s used (%.0f s): stopping after epoch %d",
                      self.seconds, time.time() - self.start, epoch + 1)
@@ -492,14 +492,14 @@ class _CosineSchedule(_timer_base()):  # type: ignore[misc]
         frac = min(1.0, (step - self.warmup) / total)
         return 0.5 * self.lr0 * (1.0 + math.cos(math.pi * frac))
 
-    def on_epoch_begin(self, epoch, logs=None) -> None:  # noqa: ANN001
+    def on_epoch_begin(self, epoch, logs=None) -> None:
         self.epoch = epoch
         self.t_epoch = time.time()
 
-    def on_train_batch_begin(self, batch, logs=None) -> None:  # noqa: ANN001
+    def on_train_batch_begin(self, batch, logs=None) -> None:
         self.model.optimizer.learning_rate.assign(self.lr_at(self.epoch * self.steps + batch))
 
-    def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
+    def on_epoch_end(self, epoch, logs=None) -> None:
         if epoch == 0 and self.budget is not None:
             took = time.time() - self.t_epoch
             left = self.budget.seconds - (time.time() - self.budget.start)
@@ -520,10 +520,10 @@ class _Timer(_timer_base()):  # type: ignore[misc]
         self.path = path
         self.start = 0.0
 
-    def on_epoch_begin(self, epoch, logs=None) -> None:  # noqa: ANN001
+    def on_epoch_begin(self, epoch, logs=None) -> None:
         self.start = time.time()
 
-    def on_epoch_end(self, epoch, logs=None) -> None:  # noqa: ANN001
+    def on_epoch_end(self, epoch, logs=None) -> None:
         data = json.loads(self.path.read_text()) if self.path.exists() else {"seconds": 0.0, "epochs": 0}
         data["seconds"] += time.time() - self.start
         data["epochs"] += 1

@@ -38,7 +38,7 @@ DECODE_TIMEOUT_S = 300.0
 _CRASH_TEST_ENV = "PNEUMO_DECODER_CRASH_TEST"
 
 
-def decode_for_model(path: str, spec, load=load_xray, gate=None) -> tuple[Any, Any, np.ndarray, Any]:  # noqa: ANN001
+def decode_for_model(path: str, spec, load=load_xray, gate=None) -> tuple[Any, Any, np.ndarray, Any]:
     """(XRay without its full pixels, quality issue or None, model input, the gate network's
     thumbnail or None) for one file. ``gate``: a :class:`quality.GatePrep` (statistics check and
     thumbnail, on the full pixels) or None."""
@@ -67,7 +67,7 @@ class _Decoder:
         child.close()
         self._conn = parent
 
-    def decode(self, path: str, spec, gate=None) -> tuple[Any, Any, np.ndarray, Any]:  # noqa: ANN001
+    def decode(self, path: str, spec, gate=None) -> tuple[Any, Any, np.ndarray, Any]:
         if self._proc is None:
             self.start()
         try:
@@ -122,7 +122,7 @@ class DecoderPool:
             d.start()  # started now: the first scan does not wait for them
             self._free.put(d)
 
-    def decode(self, path: str, spec, gate=None) -> tuple[Any, Any, np.ndarray, Any]:  # noqa: ANN001
+    def decode(self, path: str, spec, gate=None) -> tuple[Any, Any, np.ndarray, Any]:
         decoder = self._free.get()
         try:
             return decoder.decode(path, spec, gate)
@@ -134,7 +134,7 @@ class DecoderPool:
             d.close()
 
 
-def _serve(conn) -> None:  # noqa: ANN001
+def _serve(conn) -> None:
     """The child: decode paths until the parent closes the pipe or sends None."""
     _lower_priority()
     crash_on = os.environ.get(_CRASH_TEST_ENV, "")
@@ -152,7 +152,7 @@ def _serve(conn) -> None:  # noqa: ANN001
             conn.send(("ok", decode_for_model(path, spec, gate=gate)))
         except XRayLoadError as exc:
             conn.send(("load_error", (str(exc), exc.code)))
-        except Exception as exc:  # noqa: BLE001 - reported to the parent as an 'internal' row
+        except Exception as exc:  # reported to the parent as an 'internal' row
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
 
 

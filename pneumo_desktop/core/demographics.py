@@ -34,6 +34,6 @@ def read_age(path: str | os.PathLike[str]) -> str:
             str(ds.get("PatientBirthDate", "") or ""),
             str(ds.get("StudyDate", "") or ""),
         )
-    except Exception:  # noqa: BLE001 - a damaged header: the age is simply not known
+    except Exception:  # a damaged header: the age is simply not known
         log.debug("no age read from %s", path, exc_info=True)
         return NOT_RECORDED

@@ -130,7 +130,7 @@ def load_dicom(path: str) -> XRay:
             raise
         except MemoryError as exc:
             raise XRayLoadError(MEMORY_MESSAGE, code="memory") from exc
-        except Exception as exc:  # noqa: BLE001 - damaged headers break the pipeline in many ways
+        except Exception as exc:  # damaged headers break the pipeline in many ways
             log.debug("cannot display %s", os.path.basename(path), exc_info=True)
             raise XRayLoadError(_CORRUPT_MESSAGE, code="corrupt") from exc
         finally:
@@ -160,7 +160,7 @@ def _load(path: str) -> XRay:
         raise XRayLoadError(MEMORY_MESSAGE, code="memory") from exc
     except OSError as exc:
         raise load_error_from_os(exc) from exc
-    except Exception as exc:  # noqa: BLE001 - the parser raises many types on garbage
+    except Exception as exc:  # the parser raises many types on garbage
         log.debug("dcmread failed for %s", os.path.basename(path), exc_info=True)
         raise XRayLoadError("The DICOM file is damaged and cannot be read.", code="corrupt") from exc
 
@@ -251,7 +251,7 @@ def _text(ds: Any, keyword: str) -> str | None:
 
     try:
         value = ds.get(keyword)
-    except Exception:  # noqa: BLE001 - a badly encoded value must not stop the load
+    except Exception:  # a badly encoded value must not stop the load
         return None
     if value is None:
         return None
@@ -267,7 +267,7 @@ def _int(ds: Any, keyword: str) -> int | None:
         if value is None or value == "":
             return None
         return int(value)
-    except Exception:  # noqa: BLE001 - IS/US values may be garbage in damaged files
+    except Exception:  # IS/US values may be garbage in damaged files
         return None
 
 
@@ -277,7 +277,7 @@ def _sop_class_name(ds: Any) -> str | None:
         if not uid:
             return None
         name = str(uid.name)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return None if name == str(uid) else name
 
@@ -345,7 +345,7 @@ def _guess_encapsulated_syntax(data: bytes) -> Any:
 
     try:
         fragment = next(generate_fragments(data[8 + int.from_bytes(data[4:8], "little") :]))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     if fragment.startswith(b"\xff\x4f\xff\x51") or fragment[4:8] == b"jP  ":
         return uid.JPEG2000
@@ -412,7 +412,7 @@ def _decode_first_frame(ds: Any, tsyntax: Any, frames: int) -> tuple[np.ndarray,
             arr, meta = decoder.as_array(ds, index=0, decoding_plugin=label)
         except MemoryError as exc:
             raise XRayLoadError(MEMORY_MESSAGE, code="memory") from exc
-        except Exception as exc:  # noqa: BLE001 - plugins raise anything on bad streams
+        except Exception as exc:  # plugins raise anything on bad streams
             failures.append(f"{label or 'native'}: {type(exc).__name__}: {exc}")
             continue
         log.debug("decoded %s with %s", tsyntax.name, label or "native")
@@ -421,7 +421,7 @@ def _decode_first_frame(ds: Any, tsyntax: Any, frames: int) -> tuple[np.ndarray,
     if _gdcm_jpeg_extended_applies(ds, tsyntax):
         try:
             arr = _decode_jpeg_extended_with_gdcm(ds, frames)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             failures.append(f"gdcm (direct): {type(exc).__name__}: {exc}")
         else:
             log.debug("decoded %s with GDCM directly", tsyntax.name)
@@ -434,7 +434,7 @@ def _decode_first_frame(ds: Any, tsyntax: Any, frames: int) -> tuple[np.ndarray,
             try:
                 arr, meta = decoder.as_array(ds)
                 return arr[0], str(meta.get("photometric_interpretation", photometric)).upper()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 failures.append(f"all frames: {type(exc).__name__}: {exc}")
 
     log.debug("decoding failed for %s: %s", tsyntax.name, " | ".join(failures))
@@ -610,7 +610,7 @@ def _is_little_endian(ds: Any) -> bool:
     if tsyntax:
         try:
             return bool(tsyntax.is_little_endian)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     little = ds.original_encoding[1]
     return True if little is None else bool(little)
@@ -629,7 +629,7 @@ def _apply_modality_lut(arr: np.ndarray, ds: Any) -> np.ndarray:
         try:
             lut, first_map, _bits = _lut_values(seq[0], ds)
             return _lookup(arr, lut, first_map).astype(np.float64)
-        except Exception:  # noqa: BLE001 - a broken LUT: fall through to the rescale
+        except Exception:  # a broken LUT: fall through to the rescale
             log.debug("unusable Modality LUT Sequence", exc_info=True)
     values = arr.astype(np.float64)
     try:
@@ -656,7 +656,7 @@ def _apply_voi(values: np.ndarray, ds: Any, photometric: str, notes: list[str]) 
             if len(seq) > 1:
                 notes.append(f"VOI LUT 1 of {len(seq)} used")
             return _lookup(values, lut, first_map) / top
-        except Exception:  # noqa: BLE001 - a broken LUT: try the window instead
+        except Exception:  # a broken LUT: try the window instead
             log.debug("unusable VOI LUT Sequence", exc_info=True)
 
     if "WindowCenter" not in ds or "WindowWidth" not in ds:
@@ -667,7 +667,7 @@ def _apply_voi(values: np.ndarray, ds: Any, photometric: str, notes: list[str]) 
         centers = _floats(ds.WindowCenter)
         widths = _floats(ds.WindowWidth)
         center, width = centers[0], widths[0]
-    except Exception:  # noqa: BLE001 - empty or non-numeric DS values
+    except Exception:  # empty or non-numeric DS values
         return None
     if not (np.isfinite(center) and np.isfinite(width)):
         return None
@@ -747,7 +747,7 @@ def _apply_presentation_lut(out: np.ndarray, ds: Any, notes: list[str]) -> np.nd
         index = np.rint(out * (lut.size - 1)).astype(np.int64)
         top = _lut_top(lut, bits)
         return lut[index] / top
-    except Exception:  # noqa: BLE001
+    except Exception:
         notes.append("Presentation LUT Sequence unusable: ignored")
         log.debug("unusable Presentation LUT Sequence", exc_info=True)
         return out

@@ -64,7 +64,7 @@ def _is_dicomdir(path: Path) -> bool:
         from pydicom import dcmread
 
         meta = dcmread(path, stop_before_pixels=True, specific_tags=["MediaStorageSOPClassUID"]).file_meta
-    except Exception:  # noqa: BLE001 - anything unreadable is simply not a DICOMDIR we can use
+    except Exception:  # anything unreadable is simply not a DICOMDIR we can use
         return False
     return str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY
 
@@ -84,7 +84,7 @@ def read_dicomdir(path: str | os.PathLike[str]) -> list[DicomdirImage]:
         ds = dcmread(path)
         records = {int(r.seq_item_tell): r for r in ds.DirectoryRecordSequence}
         first = int(ds.get("OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity") or 0)
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a damaged DICOMDIR
+    except Exception as exc:  # pydicom raises many types for a damaged DICOMDIR
         raise ValueError(f"the DICOMDIR cannot be read ({type(exc).__name__})") from exc
     root = Path(path).parent
     leaves: list[tuple[object, dict[str, str]]] = []
@@ -145,16 +145,16 @@ _CONTEXT = {
 }
 
 
-def _context_of(record) -> dict[str, str]:  # noqa: ANN001 - a pydicom Dataset (directory record)
+def _context_of(record) -> dict[str, str]:  # a pydicom Dataset (directory record)
     """The grouping values a PATIENT, STUDY or SERIES record sets for the records below it."""
     kind = str(record.get("DirectoryRecordType", "")).strip().upper()
     return {kw: _text(record, kw) for kw in _CONTEXT.get(kind, ())}
 
 
-def _text(record, keyword: str) -> str:  # noqa: ANN001 - a pydicom Dataset (directory record)
+def _text(record, keyword: str) -> str:  # a pydicom Dataset (directory record)
     try:
         value = record.get(keyword)
-    except Exception:  # noqa: BLE001 - a badly encoded value in one record must not stop the others
+    except Exception:  # a badly encoded value in one record must not stop the others
         return ""
     return "" if value is None else str(value).strip()
 

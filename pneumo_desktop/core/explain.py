@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 _GRAD_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _gradient_model(predictor, layer_name: str):  # noqa: ANN001, ANN202
+def _gradient_model(predictor, layer_name: str):
     """(grad_model, conv_and_grads) for the predictor's model, built once and cached.
 
     The class score is the logit of the pneumonia probability. When the model ends in a sigmoid
@@ -38,7 +38,7 @@ def _gradient_model(predictor, layer_name: str):  # noqa: ANN001, ANN202
     if isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "sigmoid":
         grad_model = keras.Model(model.inputs[0], [conv, last.input])
 
-        def score(features):  # noqa: ANN001, ANN202
+        def score(features):
             logits = keras.ops.matmul(keras.ops.cast(features, "float32"), last.kernel) + last.bias
             return keras.ops.sum(logits)
     else:
@@ -49,12 +49,12 @@ def _gradient_model(predictor, layer_name: str):  # noqa: ANN001, ANN202
     return grad_model, fn
 
 
-def forget(predictor) -> None:  # noqa: ANN001
+def forget(predictor) -> None:
     """Drop the cached gradient model of ``predictor`` (its network was replaced)."""
     _GRAD_MODELS.pop(predictor, None)
 
 
-def _score_from_probability(prob):  # noqa: ANN001, ANN202
+def _score_from_probability(prob):
     """The logit of a probability output (zero gradient where the probability saturates)."""
     import keras
 
@@ -62,7 +62,7 @@ def _score_from_probability(prob):  # noqa: ANN001, ANN202
     return keras.ops.sum(keras.ops.log(p) - keras.ops.log(1 - p))
 
 
-def _conv_and_grads_fn(grad_model, score):  # noqa: ANN001, ANN202
+def _conv_and_grads_fn(grad_model, score):
     """x -> (conv activations, d score / d activations) as numpy arrays.
 
     On TensorFlow the gradient is taken inside a ``tf.function``: for one image it is several
@@ -76,7 +76,7 @@ def _conv_and_grads_fn(grad_model, score):  # noqa: ANN001, ANN202
         import tensorflow as tf
 
         @tf.function(reduce_retracing=True)
-        def graph(xt):  # noqa: ANN001, ANN202
+        def graph(xt):
             with tf.GradientTape() as tape:
                 conv, out = grad_model(xt, training=False)
                 tape.watch(conv)
@@ -102,13 +102,13 @@ def _conv_and_grads_fn(grad_model, score):  # noqa: ANN001, ANN202
     raise NotImplementedError(f"Grad-CAM is not implemented for the {backend} backend")
 
 
-def _head_after(grad_model):  # noqa: ANN001, ANN202
+def _head_after(grad_model):
     """The layers after the conv layer as a function (the head of a VGG-style chain is linear)."""
     conv_name = grad_model.outputs[0]._keras_history.operation.name
     names = [layer.name for layer in grad_model.layers]
     after = grad_model.layers[names.index(conv_name) + 1 :]
 
-    def head(c):  # noqa: ANN001, ANN202
+    def head(c):
         for layer in after:
             c = layer(c, training=False) if "dropout" in layer.name else layer(c)
         return c
@@ -116,7 +116,7 @@ def _head_after(grad_model):  # noqa: ANN001, ANN202
     return head
 
 
-def gradcam(predictor, xray: XRay | np.ndarray, layer: str | None = None) -> np.ndarray:  # noqa: ANN001
+def gradcam(predictor, xray: XRay | np.ndarray, layer: str | None = None) -> np.ndarray:
     """Heatmap in [0, 1] with the shape of ``xray.pixels`` (where the model looked for pneumonia)."""
     from PIL import Image
 

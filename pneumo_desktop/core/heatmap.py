@@ -77,7 +77,7 @@ def stored_for_row(status: str, cam: np.ndarray | None) -> str:
     return encode(cam) if status == "ok" and cam is not None else ""
 
 
-def forward_heatmap(predictor, xray) -> np.ndarray | None:  # noqa: ANN001 - Predictor or RemotePredictor
+def forward_heatmap(predictor, xray) -> np.ndarray | None:  # Predictor or RemotePredictor
     """The heatmap of one film from a forward pass (no gradient), at the film's size; None when the
     model has no class activation map."""
     from .preprocess import preprocess
@@ -87,7 +87,7 @@ def forward_heatmap(predictor, xray) -> np.ndarray | None:  # noqa: ANN001 - Pre
     return None if pred.cam is None else upsample(pred.cam, pixels.shape)
 
 
-def stored_heatmap(result, shape: tuple[int, int]) -> np.ndarray | None:  # noqa: ANN001 - ScanResult
+def stored_heatmap(result, shape: tuple[int, int]) -> np.ndarray | None:  # ScanResult
     """The result's stored heatmap at ``shape``; None for a refused or unreadable film, or none kept."""
     if getattr(result, "status", "") != "ok":
         return None

@@ -165,7 +165,7 @@ def load_xray(path: str | os.PathLike[str]) -> XRay:
         raise
     except MemoryError as exc:
         raise XRayLoadError(MEMORY_MESSAGE, code="memory") from exc
-    except Exception as exc:  # noqa: BLE001 - a decoder may raise anything on corrupt data
+    except Exception as exc:  # a decoder may raise anything on corrupt data
         log.debug("decoder failure for %s", path, exc_info=True)
         raise XRayLoadError(
             f"The {fmt} file is damaged or truncated and cannot be decoded.", code="corrupt"
@@ -272,7 +272,7 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float((sub.max(axis=-1) - sub.min(axis=-1)).mean() / top)
 
 
-def _bit_depth(img) -> int:  # noqa: ANN001 - PIL.Image.Image
+def _bit_depth(img) -> int:  # PIL.Image.Image
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         return 16
     if img.mode == "F":
@@ -282,7 +282,7 @@ def _bit_depth(img) -> int:  # noqa: ANN001 - PIL.Image.Image
     return 8
 
 
-def _pil_to_gray(img) -> np.ndarray:  # noqa: ANN001 - PIL.Image.Image
+def _pil_to_gray(img) -> np.ndarray:  # PIL.Image.Image
     """Any PIL image -> 2-D float32 gray in [0, 1]."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
@@ -314,7 +314,7 @@ def _pil_to_gray(img) -> np.ndarray:  # noqa: ANN001 - PIL.Image.Image
     return np.ascontiguousarray(np.clip(arr, 0.0, 1.0), dtype=np.float32)
 
 
-def _black_rgba(size: tuple[int, int]):  # noqa: ANN202
+def _black_rgba(size: tuple[int, int]):
     from PIL import Image
 
     return Image.new("RGBA", size, (0, 0, 0, 255))

@@ -92,7 +92,7 @@ class Predictor:
             import keras
 
             model = keras.models.load_model(self.card.model_path, compile=False)
-        except Exception as exc:  # noqa: BLE001 - any failure to deserialise is a bad model file
+        except Exception as exc:  # any failure to deserialise is a bad model file
             raise ModelError(f"The model file {self.card.model_path.name} cannot be loaded: {exc}") from exc
         if len(model.inputs) == 1 and len(model.outputs) == 1:
             # Same layers, single-tensor input structure: callers pass one array, not a list.
@@ -109,7 +109,7 @@ class Predictor:
             self.device_name += " bf16"
         try:
             self.warm_up()
-        except Exception as exc:  # noqa: BLE001 - e.g. a missing or mismatched OOD reference file
+        except Exception as exc:  # e.g. a missing or mismatched OOD reference file
             raise ModelError(f"The model in {self.card.folder} cannot run: {exc}") from exc
         self.load_seconds = time.perf_counter() - t0
         log.info(
@@ -128,7 +128,7 @@ class Predictor:
         self._gate = False  # not loaded yet (None: the model folder ships no gate)
         try:
             self.warm_up()
-        except Exception as exc:  # noqa: BLE001 - e.g. a mismatched OOD reference file
+        except Exception as exc:  # e.g. a mismatched OOD reference file
             raise ModelError(f"The model in {self.card.folder} cannot run: {exc}") from exc
         self.load_seconds = time.perf_counter() - t0
         log.info("model %s %s ready on %s in %.1f s", self.card.name, self.card.version, self.device_name,
@@ -149,7 +149,7 @@ class Predictor:
             spec = self.card.preprocessing
             films = preprocess_batch(precisions.sample_films(spec.size), spec)
 
-            def probs(lean):  # noqa: ANN001, ANN202
+            def probs(lean):
                 return lambda x: calibrate(lean.run(x).probability, self.card.temperature)
 
             parity = precisions.check_parity(probs(reference), probs(self.lean), films, self.card.threshold)
@@ -163,7 +163,7 @@ class Predictor:
 
     # ---------------------------------------------------------------------------------------
     @property
-    def model(self):  # noqa: ANN201
+    def model(self):
         if self._model is None and self.lean is not None:  # on a lean runtime, Keras only on demand
             import keras
 
@@ -172,7 +172,7 @@ class Predictor:
         return self._model
 
     @model.setter
-    def model(self, model) -> None:  # noqa: ANN001
+    def model(self, model) -> None:
         """Replacing the network (e.g. the randomisation sanity check) drops what was built on it."""
         if model is not None:
             self.lean = None  # predictions and heatmaps now come from this network
@@ -185,7 +185,7 @@ class Predictor:
         explain.forget(self)
 
     @property
-    def spec(self):  # noqa: ANN201
+    def spec(self):
         return self.card.preprocessing
 
     @property
@@ -229,14 +229,14 @@ class Predictor:
             for c, r, s, m in zip(cal, raw, scores, cams, strict=True)
         ]
 
-    def predict_xrays(self, xrays: Sequence) -> list[Prediction]:  # noqa: ANN001
+    def predict_xrays(self, xrays: Sequence) -> list[Prediction]:
         from .preprocess import preprocess_batch
 
         return self.predict_batch(preprocess_batch(list(xrays), self.spec))
 
     # ---------------------------------------------------------------------------------------
     @property
-    def ood(self):  # noqa: ANN201
+    def ood(self):
         """The out-of-distribution reference shipped with the model, or None."""
         if self._ood is None and self.card.ood:
             from .quality import OODReference
@@ -245,7 +245,7 @@ class Predictor:
         return self._ood
 
     @property
-    def gate(self):  # noqa: ANN201
+    def gate(self):
         """The quality gate's learned parts shipped in the model's folder (``quality.Gate``), or None."""
         if self._gate is False:
             from .quality import Gate
@@ -293,7 +293,7 @@ class Predictor:
         self.predict_batch(np.zeros((1, spec.size, spec.size, spec.channels), np.float32))
         _ = self.gate  # its small network too
 
-    def _run(self, model, batch: np.ndarray):  # noqa: ANN001, ANN202
+    def _run(self, model, batch: np.ndarray):
         """``model(batch, training=False)``, in graph mode on TensorFlow.
 
         A ``tf.function`` runs a batch of 32 at 160 px about 20% faster than eager mode on the 2-core
@@ -308,12 +308,12 @@ class Predictor:
         return entry[1](np.asarray(batch, dtype=np.float32))
 
 
-def _graph_function(model):  # noqa: ANN001, ANN202
+def _graph_function(model):
     import keras
 
     head = getattr(model, "_pneumo_cam", None)
 
-    def call(x):  # noqa: ANN001, ANN202
+    def call(x):
         out = model(x, training=False)
         if head is None:
             return out
@@ -338,7 +338,7 @@ class _CamHead:
     layer: str  # the card's gradcam_layer
     dense: object  # the final Dense layer (its kernel is read at call time)
 
-    def apply(self, features):  # noqa: ANN001, ANN202
+    def apply(self, features):
         import keras
 
         w = keras.ops.cast(self.dense.kernel[:, 0], "float32")
@@ -351,7 +351,7 @@ class _CamHead:
 _CAM_PATH = ("MaxPooling2D", "GlobalAveragePooling2D", "Dropout")
 
 
-def _cam_head(model, layer_name: str) -> _CamHead | None:  # noqa: ANN001
+def _cam_head(model, layer_name: str) -> _CamHead | None:
     """The class activation map head when the network allows one (else None: Grad-CAM on demand)."""
     import keras
 
@@ -370,7 +370,7 @@ def _cam_head(model, layer_name: str) -> _CamHead | None:  # noqa: ANN001
     return _CamHead(layer_name, last)
 
 
-def _choose_model(predictor: Predictor, model, requested: str):  # noqa: ANN001, ANN202
+def _choose_model(predictor: Predictor, model, requested: str):
     """(model, precision, reason): ``requested`` resolved for this hardware, bfloat16 checked.
 
     A bfloat16 network that ``auto`` picked must agree with the float32 one on the sample films
@@ -387,7 +387,7 @@ def _choose_model(predictor: Predictor, model, requested: str):  # noqa: ANN001,
 
     films = preprocess_batch(precisions.sample_films(spec.size), spec)
 
-    def probs(m):  # noqa: ANN001, ANN202
+    def probs(m):
         import keras
 
         def run(x: np.ndarray) -> np.ndarray:
@@ -402,7 +402,7 @@ def _choose_model(predictor: Predictor, model, requested: str):  # noqa: ANN001,
     if parity is None:
         try:
             parity = precisions.check_parity(probs(model), probs(fast), films, predictor.card.threshold)
-        except Exception as exc:  # noqa: BLE001 - a backend without bfloat16 kernels: float32 works everywhere
+        except Exception as exc:  # a backend without bfloat16 kernels: float32 works everywhere
             log.warning("bfloat16 cannot run here (%s); using float32", exc)
             return model, "float32", f"bfloat16 failed to run ({type(exc).__name__})"
         precisions.remember_parity(key, parity)
@@ -474,11 +474,11 @@ def _select_device(device: str) -> str:
     return "CPU"
 
 
-def _with_policy(model, policy: str):  # noqa: ANN001, ANN202
+def _with_policy(model, policy: str):
     """A copy of ``model`` whose layers compute in another dtype policy (weights copied)."""
     import keras
 
-    def clone(layer):  # noqa: ANN001, ANN202
+    def clone(layer):
         config = layer.get_config()
         if layer.name == model.layers[-1].name:
             config["dtype"] = "float32"  # keep the output in float32

@@ -74,7 +74,7 @@ class PresentationThresholds:
         )
 
 
-def presentation_issue(verdict: PresentationVerdict, thresholds: PresentationThresholds):  # noqa: ANN201
+def presentation_issue(verdict: PresentationVerdict, thresholds: PresentationThresholds):
     """The :class:`~pneumo_desktop.core.quality.QualityIssue` for a badly presented film, or None.
 
     Orientation is checked first (an upside-down negative is reported as upside down).
@@ -165,7 +165,7 @@ class OrientationNet:
         out = self._fn(np.asarray(batch, dtype=np.float32))
         return verdicts_from_outputs(out)
 
-    def judge(self, thumbs: Sequence[np.ndarray]):  # noqa: ANN201
+    def judge(self, thumbs: Sequence[np.ndarray]):
         """Prepared thumbnails -> the quality issue for each (None when well presented)."""
         if not thumbs:
             return []
@@ -220,7 +220,7 @@ def export_openvino(folder: str | Path) -> dict[str, Any]:
     model = keras.models.load_model(folder / config["model_file"], compile=False)
 
     @tf.function(input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32, name="thumb")])
-    def forward(thumb):  # noqa: ANN001, ANN202
+    def forward(thumb):
         out = model(thumb, training=False)
         return tuple(tf.identity(tf.cast(out[h], tf.float32), name=h) for h in HEADS)
 
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _graph_function(model, size: int):  # noqa: ANN001, ANN202
+def _graph_function(model, size: int):
     import keras
 
     if keras.backend.backend() != "tensorflow":

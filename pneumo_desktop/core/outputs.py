@@ -60,7 +60,7 @@ class OutputFilter:
         return name.endswith(".part") and any(folder == f and name.startswith(t) for f, t in self._temps)
 
 
-def own_outputs(scanner) -> OutputFilter:  # noqa: ANN001 - core.scan.Scanner
+def own_outputs(scanner) -> OutputFilter:  # core.scan.Scanner
     store = getattr(scanner, "store", None)
     return OutputFilter(getattr(store, "path", None), getattr(scanner, "outputs", ()))
 

@@ -69,7 +69,7 @@ def _flags_from_cpuid() -> set[str]:
         return set()
     try:
         return {str(f) for f in cpuinfo.get_cpu_info().get("flags", [])}
-    except Exception:  # noqa: BLE001 - feature detection is best effort; float32 is always safe
+    except Exception:  # feature detection is best effort; float32 is always safe
         return set()
 
 
@@ -186,7 +186,7 @@ def parity_key(model_sha256: str, requested: str) -> str:
         soft = ",".join(
             f"{p}={version(p)}" for p in ("keras", "tensorflow", "tensorflow-cpu") if _installed(p)
         )
-    except Exception:  # noqa: BLE001
+    except Exception:
         soft = ""
     blob = "|".join([model_sha256, requested, name, " ".join(sorted(flags)), platform.machine(), soft])
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -40,14 +40,14 @@ def patient_fields(path: str) -> tuple[str, str]:
         from pydicom import dcmread
 
         ds = dcmread(path, force=True, stop_before_pixels=True, specific_tags=["PatientID", "PatientName"])
-    except Exception:  # noqa: BLE001 - a damaged header is simply no name
+    except Exception:  # a damaged header is simply no name
         log.debug("no patient fields for %s", os.path.basename(path), exc_info=True)
         return "", ""
     values = []
     for keyword in ("PatientID", "PatientName"):
         try:
             value = ds.get(keyword)
-        except Exception:  # noqa: BLE001
+        except Exception:
             value = None
         values.append("" if value is None else str(value).strip().strip("\x00").strip())
     return values[0], values[1]

@@ -51,7 +51,7 @@ def import_backend() -> None:
 
 
 @contextlib.contextmanager
-def _stderr_captured():  # noqa: ANN202 - yields the list the captured lines are put in
+def _stderr_captured():  # yields the list the captured lines are put in
     lines: list[str] = []
     try:
         saved = os.dup(2)

@@ -89,7 +89,7 @@ class RemotePredictor:
 
     # -- the Predictor interface -------------------------------------------------------------
     @property
-    def spec(self):  # noqa: ANN201
+    def spec(self):
         return self.card.preprocessing
 
     @property
@@ -101,7 +101,7 @@ class RemotePredictor:
         return self._proc.pid if self._proc is not None else None
 
     @property
-    def ood(self):  # noqa: ANN201
+    def ood(self):
         if self._ood is None and self.card.ood:
             from .quality import OODReference
 
@@ -113,7 +113,7 @@ class RemotePredictor:
             return []
         return self._call("predict", np.ascontiguousarray(batch, dtype=np.float32))
 
-    def predict_xrays(self, xrays: Sequence) -> list:  # noqa: ANN001
+    def predict_xrays(self, xrays: Sequence) -> list:
         from .preprocess import preprocess_batch
 
         return self.predict_batch(preprocess_batch(list(xrays), self.spec))
@@ -151,7 +151,7 @@ class RemotePredictor:
     def __del__(self) -> None:  # a forgotten predictor must not leave a process behind
         try:
             self.close()
-        except Exception:  # noqa: BLE001, S110 - interpreter shutdown
+        except Exception:  # interpreter shutdown
             pass
 
     # -- internals ---------------------------------------------------------------------------
@@ -185,7 +185,7 @@ class RemotePredictor:
                 continue
             return kind, payload
 
-    def _call(self, op: str, arg: Any) -> Any:  # noqa: ANN401
+    def _call(self, op: str, arg: Any) -> Any:
         if self._proc is None:  # the previous child died: start another one
             self.restarts += 1
             log.warning("restarting the model process (restart %d)", self.restarts)
@@ -219,30 +219,30 @@ class _RemoteGate:
         self._prep = GatePrep(imagestats.StatLimits.load(folder), size)
         self._remote = remote
 
-    def preparer(self):  # noqa: ANN201
+    def preparer(self):
         return self._prep
 
     def judge(self, thumbs: list) -> list:
         if self._prep.thumb_size is None or all(t is None for t in thumbs):
             return [None] * len(thumbs)
-        return self._remote._call("gate", list(thumbs))  # noqa: SLF001
+        return self._remote._call("gate", list(thumbs))
 
 
 class _PipeLogHandler(logging.Handler):
     """In the child: send warnings and errors to the parent, which logs them in its own file."""
 
-    def __init__(self, conn) -> None:  # noqa: ANN001
+    def __init__(self, conn) -> None:
         super().__init__(logging.WARNING)
         self.conn = conn
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.conn.send(("log", (record.levelno, record.name, record.getMessage())))
-        except Exception:  # noqa: BLE001, S110 - never fail a model call because of a log line
+        except Exception:  # never fail a model call because of a log line
             pass
 
 
-def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> None:  # noqa: ANN001
+def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> None:
     """The child process: load the Predictor, then answer requests until told to quit."""
     _lower_priority()
     root = logging.getLogger()
@@ -253,7 +253,7 @@ def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> No
 
         for handler in root.handlers:
             handler.addFilter(without_pydicom_logs)
-    except Exception:  # noqa: BLE001, S110 - optional filter
+    except Exception:  # optional filter
         pass
     try:
         from .model import Predictor
@@ -262,7 +262,7 @@ def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> No
     except ModelError as exc:
         conn.send(("error", str(exc)))
         return
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as a sentence
+    except Exception as exc:  # reported to the parent as a sentence
         logging.getLogger(__name__).exception("model load failed in the model process")
         conn.send(("error", f"The model could not be loaded ({type(exc).__name__}: {exc})."))
         return
@@ -292,7 +292,7 @@ def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> No
                 conn.send(("ok", predictor.gate.judge(arg) if predictor.gate is not None else [None] * len(arg)))
             else:
                 conn.send(("error", f"unknown request {op!r}"))
-        except Exception as exc:  # noqa: BLE001 - one failing batch is an answer, not the end
+        except Exception as exc:  # one failing batch is an answer, not the end
             logging.getLogger(__name__).exception("model call failed")
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 

@@ -87,7 +87,7 @@ def reviewable(r: ScanResult) -> bool:
 
 
 def add_review(
-    store,  # noqa: ANN001 - core.store.ResultsStore
+    store,  # core.store.ResultsStore
     result: ScanResult,
     decision: str,
     reviewer: str,
@@ -145,7 +145,7 @@ def _row(row: tuple[Any, ...]) -> Review:
     return Review(*row)
 
 
-def latest_reviews(store, keys: Iterable[str] | None = None) -> dict[str, Review]:  # noqa: ANN001
+def latest_reviews(store, keys: Iterable[str] | None = None) -> dict[str, Review]:
     """The review state: the latest review of each film (of ``keys``, or of all)."""
     with store.connection() as db:
         rows = db.execute(
@@ -155,7 +155,7 @@ def latest_reviews(store, keys: Iterable[str] | None = None) -> dict[str, Review
     return {r.item_key: r for r in map(_row, rows) if wanted is None or r.item_key in wanted}
 
 
-def review_history(store, key: str) -> list[Review]:  # noqa: ANN001
+def review_history(store, key: str) -> list[Review]:
     """Every review of one film, oldest first (the audit trail)."""
     with store.connection() as db:
         rows = db.execute(f"SELECT {_COLUMNS} FROM reviews WHERE item_key=? ORDER BY id", (key,)).fetchall()

@@ -127,7 +127,7 @@ def load(card: ModelCard, name: str, precision: str = "float32", verify: bool = 
         return cls(card, entry, precision)
     except ModelError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure to load is a bad export or runtime
+    except Exception as exc:  # any failure to load is a bad export or runtime
         raise ModelError(f"The {name} model in {card.folder} cannot be loaded: {exc}") from exc
 
 
@@ -182,7 +182,7 @@ class LeanModel:
         )
 
 
-def import_openvino():  # noqa: ANN201
+def import_openvino():
     """``import openvino`` without its model converter, which the app never uses.
 
     Importing ``openvino`` also imports ``openvino.tools.ovc`` (``convert_model``), and that starts
@@ -272,7 +272,7 @@ def heatmap(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
 
 
-def lean_heatmap(predictor, xray) -> np.ndarray:  # noqa: ANN001
+def lean_heatmap(predictor, xray) -> np.ndarray:
     """Grad-CAM's heatmap for one X-ray (or gray array) from a lean Predictor's forward pass."""
     from .images import XRay
     from .preprocess import preprocess
@@ -286,7 +286,7 @@ def lean_heatmap(predictor, xray) -> np.ndarray:  # noqa: ANN001
 # Export (needs TensorFlow and Keras; run from a source checkout)
 
 
-def _three_output_function(card: ModelCard):  # noqa: ANN202
+def _three_output_function(card: ModelCard):
     """A ``tf.function`` x -> (probability, cam, pooled) on the card's Keras model."""
     import keras
     import tensorflow as tf
@@ -304,7 +304,7 @@ def _three_output_function(card: ModelCard):  # noqa: ANN202
     signature = [tf.TensorSpec((None, spec.size, spec.size, spec.channels), tf.float32, name="image")]
 
     @tf.function(input_signature=signature)
-    def forward(image):  # noqa: ANN001, ANN202
+    def forward(image):
         prob, features, feats = inner(image, training=False)
         kernel = tf.constant(weights)  # made inside the graph: a constant, not a captured input
         cam = tf.einsum("nhwc,c->nhw", tf.cast(features, tf.float32), kernel)

@@ -46,7 +46,7 @@ PIPELINE_VERSION = 3
 SMALL_FILE = 1 << 20
 
 
-def cache_key(card) -> str:  # noqa: ANN001 - core.card.ModelCard
+def cache_key(card) -> str:  # core.card.ModelCard
     """What a cached row depends on besides the file's bytes: the weights, the whole card
     (temperature, OOD reference, preprocessing...) and the pipeline version."""
     from .integrity import runtime_digests  # every file of the model folder: the OOD reference too
@@ -89,13 +89,13 @@ class Scanner:
 
     def __init__(
         self,
-        predictor,  # noqa: ANN001 - core.model.Predictor (or anything with the same interface)
+        predictor,  # core.model.Predictor (or anything with the same interface)
         store: ResultsStore | None = None,
         threshold: float | None = None,
         batch_size: int = 16,
         loader_threads: int = 2,
         use_cache: bool = True,
-        decoder=None,  # noqa: ANN001 - core.decoding.DecoderPool: decode in child processes
+        decoder=None,  # core.decoding.DecoderPool: decode in child processes
     ) -> None:
         self.predictor = predictor
         self.decode = decoder.decode if decoder is not None else _decode_here
@@ -222,7 +222,7 @@ class Scanner:
             )
         except XRayLoadError as exc:
             prep.result = self._error(path, prep.content_hash, str(exc), exc.code, time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - never let one file stop a batch
+        except Exception as exc:  # never let one file stop a batch
             log.exception("unexpected failure preparing %s", path)
             prep.result = self._error(
                 path, prep.content_hash, f"Unexpected error while reading the file ({type(exc).__name__}).",
@@ -252,7 +252,7 @@ class Scanner:
                 preds = self.predictor.predict_batch(np.stack([p.inputs for p in todo]))
                 gate = getattr(self.predictor, "gate", None)  # orientation, polarity, field of view
                 presented = gate.judge([p.thumb for p in todo]) if gate is not None else [None] * len(todo)
-            except Exception as exc:  # noqa: BLE001 - a failing batch becomes error rows, the scan goes on
+            except Exception as exc:  # a failing batch becomes error rows, the scan goes on
                 log.exception("inference failed for a batch of %d", len(todo))
                 for p in todo:
                     p.result = self._error(
@@ -288,7 +288,7 @@ class Scanner:
         return [p.result for p in ready if p.result is not None]
 
 
-def _decode_here(path: str, spec, gate=None):  # noqa: ANN001, ANN202
+def _decode_here(path: str, spec, gate=None):
     """Decode in this process (the module's ``load_xray``, looked up at call time)."""
     return decode_for_model(path, spec, load=load_xray, gate=gate)
 

@@ -358,7 +358,7 @@ def card_auc(card_raw: dict[str, Any]) -> float | None:
 
 
 def scan_films(
-    scanner,  # noqa: ANN001 - core.scan.Scanner
+    scanner,  # core.scan.Scanner
     films: Sequence[LabelledFilm],
     cancel: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -467,7 +467,7 @@ def make_profile(
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name on this system: say so rather than fail
+    except Exception:  # no user name on this system: say so rather than fail
         return "unknown"
 
 

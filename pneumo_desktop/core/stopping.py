@@ -52,7 +52,7 @@ class StopRequest:
             yield self
             return
 
-        def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+        def handler(signum: int, frame: object) -> None:
             if self._flag and self.signum is not None:
                 raise KeyboardInterrupt
             self.signum = signum

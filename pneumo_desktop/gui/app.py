@@ -23,7 +23,7 @@ def _ensure_std_streams() -> None:
     """In a windowed/frozen app stdout/stderr are None; give libraries that print somewhere harmless."""
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as the app
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # lives as long as the app
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +65,7 @@ def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: Traceback
             "Help > Copy diagnostics copies them for support."
         )
         box.exec()
-    except Exception:  # noqa: BLE001 - the hook itself must never raise
+    except Exception:  # the hook itself must never raise
         log.exception("error while reporting an error")
 
 

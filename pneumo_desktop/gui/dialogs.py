@@ -6,7 +6,7 @@ import html
 import sys
 from typing import Any
 
-from PySide6 import __version__ as PYSIDE_VERSION  # noqa: N812
+from PySide6 import __version__ as PYSIDE_VERSION
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import (
     QButtonGroup,

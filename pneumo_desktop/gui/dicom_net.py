@@ -245,7 +245,7 @@ class _Exporter(QObject):
             predictor = self.worker.predictor
             heatmaps = heatmap_source(predictor) if prefs.with_heatmap and predictor is not None else None
             report = export_results(results, out_dir=folder, heatmaps=heatmaps)
-        except Exception as exc:  # noqa: BLE001 - the user gets a sentence; the log the traceback
+        except Exception as exc:  # the user gets a sentence; the log the traceback
             log.exception("making DICOM results failed")
             report = ExportReport(
                 skipped=[("all films", f"the DICOM results could not be made ({type(exc).__name__})")]
@@ -402,7 +402,7 @@ class DicomNetwork(QObject):
 
             try:
                 report.sent = send([dcmread(p) for p in report.written], node, calling)
-            except Exception:  # noqa: BLE001 - reported as "not sent"
+            except Exception:  # reported as "not sent"
                 log.exception("sending DICOM results failed")
             self._send_done.emit(report)
 

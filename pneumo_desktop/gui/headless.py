@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEventLoop, QTimer
 
 
-def wait_for_signal(signal, timeout_ms: int = 300_000) -> tuple:  # noqa: ANN001
+def wait_for_signal(signal, timeout_ms: int = 300_000) -> tuple:
     """Run the event loop until ``signal`` fires; return its arguments. Exits the script on timeout."""
     loop, got = QEventLoop(), []
     slot = lambda *a: (got.append(a), loop.quit())  # noqa: E731

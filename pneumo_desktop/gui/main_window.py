@@ -145,7 +145,7 @@ class _HistoryTask(QRunnable):
             results = self.store.scan_results(load.scan_id)
             if load.threshold is not None:
                 results = [r.relabel(load.threshold) for r in results]
-        except Exception as exc:  # noqa: BLE001 - a broken history must not stop the app
+        except Exception as exc:  # a broken history must not stop the app
             log.exception("cannot read scan %s from the history", load.scan_id)
             self.signals.history_failed.emit(
                 self.request_id, f"This scan cannot be read from the history ({type(exc).__name__})."
@@ -168,7 +168,7 @@ class _CsvTask(QRunnable):
     def run(self) -> None:
         try:
             n = write_csv(self.rows, self.path, include_patient=self.include_patient, reviews=self.reviews)
-        except Exception as exc:  # noqa: BLE001 - a sentence for the user, the traceback for the log
+        except Exception as exc:  # a sentence for the user, the traceback for the log
             if isinstance(exc, OSError):
                 log.warning("CSV export failed: %s", exc)
                 message = f"The CSV file could not be written: {exc.strerror or exc}."
@@ -284,7 +284,7 @@ class MainWindow(QMainWindow):
     # =========================================================================================
     # Construction
 
-    def _icon(self, which: QStyle.StandardPixmap):  # noqa: ANN202
+    def _icon(self, which: QStyle.StandardPixmap):
         return self.style().standardIcon(which)
 
     def _build_actions(self) -> None:
@@ -940,7 +940,7 @@ class MainWindow(QMainWindow):
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event) -> None:  # noqa: ANN001, N802
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
@@ -1063,7 +1063,7 @@ class MainWindow(QMainWindow):
     def refresh_history(self, select: int | None = None) -> None:
         try:
             records = self.store.scans(limit=200)
-        except Exception:  # noqa: BLE001 - a broken history must not stop the app
+        except Exception:  # a broken history must not stop the app
             log.exception("cannot read the scan history")
             records = []
         self.history_list.blockSignals(True)

@@ -22,7 +22,7 @@ class _Signals(QObject):
 
 
 class _StoreTask(QRunnable):
-    def __init__(self, store, signals: _Signals, retention_days: float | None = None) -> None:  # noqa: ANN001
+    def __init__(self, store, signals: _Signals, retention_days: float | None = None) -> None:
         super().__init__()
         self.store, self.signals, self.retention_days = store, signals, retention_days
 
@@ -32,7 +32,7 @@ class _StoreTask(QRunnable):
                 self.signals.pruned.emit(self.store.prune(self.retention_days))
             else:
                 self.signals.forgotten.emit(self.store.forget_patient_data())
-        except Exception as exc:  # noqa: BLE001 - a sentence for the user, the details for the log
+        except Exception as exc:  # a sentence for the user, the details for the log
             log.warning("privacy action failed: %s", exc)
             self.signals.failed.emit(str(exc))
 

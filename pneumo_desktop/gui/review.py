@@ -146,7 +146,7 @@ class ReviewController(QObject):
         combo.setItemData(3, "Films where the reviewer disagreed with the model", Qt.ItemDataRole.ToolTipRole)
         try:
             window.results_model.set_reviews(latest_reviews(window.store))
-        except Exception:  # noqa: BLE001 - the app works without past reviews; the log says why
+        except Exception:  # the app works without past reviews; the log says why
             log.exception("cannot read the reviews")
 
     # -- actions ------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class ReviewController(QObject):
         except (ReviewError, OSError) as exc:
             self.window.statusBar().showMessage(f"The review was not saved: {exc}", 8000)
             return None
-        except Exception:  # noqa: BLE001 - a store problem must not close the window
+        except Exception:  # a store problem must not close the window
             log.exception("review not saved")
             self.window.statusBar().showMessage("The review was not saved (details in the log file).", 8000)
             return None

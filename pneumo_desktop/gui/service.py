@@ -68,7 +68,7 @@ class ReportRequest:
     threshold_note: str = ""  # where the threshold comes from (card, site profile, user)
 
 
-def make_predictor(model_dir: str | None, device: str, precision: str) -> Any:  # noqa: ANN401
+def make_predictor(model_dir: str | None, device: str, precision: str) -> Any:
     """The model in a child process (default), or in this thread with ``PNEUMO_MODEL_PROCESS=thread``."""
     if os.environ.get("PNEUMO_MODEL_PROCESS", "").lower() == "thread":
         from ..core.model import Predictor
@@ -121,7 +121,7 @@ class ModelWorker(QObject):
             log.warning("model not loaded: %s", exc)
             self.load_failed.emit(str(exc), self.predictor is not None)
             return
-        except Exception as exc:  # noqa: BLE001 - never let a model problem kill the thread
+        except Exception as exc:  # never let a model problem kill the thread
             log.exception("unexpected failure loading the model")
             self.load_failed.emit(
                 f"The model could not be loaded ({type(exc).__name__}). Details are in the log file.",
@@ -135,7 +135,7 @@ class ModelWorker(QObject):
                 from ..core.decoding import DecoderPool
 
                 self._decoders = DecoderPool(LOADER_THREADS)
-            except Exception:  # noqa: BLE001 - decoding in this process still works
+            except Exception:  # decoding in this process still works
                 log.exception("decoder processes could not start; decoding in the app's own process")
         # The heatmap is the class activation map from a forward pass (no gradient graph to trace).
         self._gradcam = forward_heatmap if getattr(predictor, "has_cam", False) else None
@@ -190,7 +190,7 @@ class ModelWorker(QObject):
                 done = progress.done
                 self.batch_ready.emit(batch, progress)
                 self._serve_heatmaps()
-        except Exception as exc:  # noqa: BLE001 - the GUI shows a sentence, the log the traceback
+        except Exception as exc:  # the GUI shows a sentence, the log the traceback
             log.exception("scan failed")
             state, message = (
                 "failed",
@@ -202,7 +202,7 @@ class ModelWorker(QObject):
             # The window closed mid-scan (like SIGTERM for pneumo-scan): recorded as interrupted.
             try:
                 self.store.end_scan(scanner.scan_id, "interrupted")
-            except Exception:  # noqa: BLE001 - closing must not fail on a busy store
+            except Exception:  # closing must not fail on a busy store
                 log.warning("could not mark scan %s interrupted", scanner.scan_id)
         self.scan_done.emit(state, scanner.scan_id, message)
         self._serve_heatmaps()
@@ -231,7 +231,7 @@ class ModelWorker(QObject):
                     raise ModelError("no heatmap")
                 # Colouring a full-size map takes ~300 ms at 2000 x 2000: done here, never in the GUI.
                 heatmap = Heatmap.build(heat, getattr(xray, "path", ""))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("Grad-CAM failed for %s", getattr(xray, "path", "?"))
                 self.heatmap_failed.emit(
                     request_id, f"The heatmap could not be computed ({type(exc).__name__})."
@@ -245,7 +245,7 @@ class ModelWorker(QObject):
             return None
         try:
             return self._gradcam(self.predictor, xray)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("Grad-CAM failed for %s", getattr(xray, "path", "?"))
             return None
 
@@ -314,7 +314,7 @@ class ModelWorker(QObject):
                 heatmap=self._report_heatmaps(request.results),
                 progress=progress,
             )
-        except Exception as exc:  # noqa: BLE001 - a sentence for the user, the traceback for the log
+        except Exception as exc:  # a sentence for the user, the traceback for the log
             if isinstance(exc, OSError | PneumoError):
                 log.warning("report failed: %s", exc)
                 message = f"The report could not be written: {exc}"
@@ -332,7 +332,7 @@ class ModelWorker(QObject):
         scanned before heatmaps were stored, never one for a refused or unreadable film."""
         by_path = {r.path: r for r in results}
 
-        def heatmap(xray: Any) -> np.ndarray | None:  # noqa: ANN401
+        def heatmap(xray: Any) -> np.ndarray | None:
             row = by_path.get(getattr(xray, "path", ""))
             if row is None or row.status != "ok":
                 return None
@@ -347,7 +347,7 @@ class ModelWorker(QObject):
         if close is not None:
             try:
                 close(wait=5.0 if wait else 0.0)
-            except Exception:  # noqa: BLE001 - ending a process must not stop the app from closing
+            except Exception:  # ending a process must not stop the app from closing
                 log.exception("closing the model process failed")
         self.predictor = None
 

@@ -104,7 +104,7 @@ class SingleInstance(QObject):
             self.server = None
 
 
-def bring_to_front(window, paths: list[str]) -> None:  # noqa: ANN001 - a MainWindow
+def bring_to_front(window, paths: list[str]) -> None:  # a MainWindow
     """What the running app does when it is launched again."""
     if window.isMinimized():
         window.showNormal()

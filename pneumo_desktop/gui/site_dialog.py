@@ -227,7 +227,7 @@ class CalibrationWorker(QObject):
         except PneumoError as exc:
             self.failed.emit(str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - a sentence for the user, the traceback for the log
+        except Exception as exc:  # a sentence for the user, the traceback for the log
             log.exception("site calibration failed")
             self.failed.emit(
                 f"The calibration stopped because of an unexpected error ({type(exc).__name__})."

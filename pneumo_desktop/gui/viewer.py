@@ -149,7 +149,7 @@ class _LoadTask(QRunnable):
         except XRayLoadError as exc:
             self.signals.failed.emit(self.request_id, str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - shown as a sentence; the traceback goes to the log
+        except Exception as exc:  # shown as a sentence; the traceback goes to the log
             log.exception("cannot display %s", self.path)
             self.signals.failed.emit(
                 self.request_id, f"The image cannot be displayed ({type(exc).__name__})."
@@ -175,7 +175,7 @@ class _StoredHeatTask(QRunnable):
     def run(self) -> None:
         try:
             _emit_stored_heatmap(*self.args)
-        except Exception:  # noqa: BLE001 - no heatmap is shown; the image stays
+        except Exception:  # no heatmap is shown; the image stays
             log.exception("stored heatmap for %s could not be drawn", self.args[1].path)
 
 

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 class ScanWorker(threading.Thread):
     """The one thread that owns the model: loads it, then scans the paths put on :attr:`incoming`."""
 
-    def __init__(self, make_scanner, on_results) -> None:  # noqa: ANN001 - () -> Scanner, (list[ScanResult]) -> None
+    def __init__(self, make_scanner, on_results) -> None:  # () -> Scanner, (list[ScanResult]) -> None
         super().__init__(name="pneumo-model", daemon=True)
         self.make_scanner = make_scanner
         self.on_results = on_results
@@ -91,7 +91,7 @@ class ScanWorker(threading.Thread):
             self.scanner = self.make_scanner()
         except ModelError as exc:
             self.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+        except Exception as exc:  # reported by the main thread
             log.exception("the model could not be loaded")
             self.error = f"the model could not be loaded ({type(exc).__name__})"
         finally:
@@ -116,7 +116,7 @@ class ScanWorker(threading.Thread):
                 for batch, _ in self.scanner.scan(paths, append_to=self.scan_id):
                     self.on_results(batch)
                 self.scan_id = self.scanner.scan_id
-            except Exception:  # noqa: BLE001 - one bad batch must not stop the receiver
+            except Exception:  # one bad batch must not stop the receiver
                 log.exception("scanning %d received film(s) failed", len(paths))
 
 

@@ -129,7 +129,7 @@ def read_source(result: ScanResult) -> Any:
         raise ValueError(f"the file cannot be read ({exc.strerror or type(exc).__name__})") from exc
     except ValueError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a header pydicom cannot parse
+    except Exception as exc:  # a header pydicom cannot parse
         raise ValueError(f"the DICOM header cannot be read ({type(exc).__name__})") from exc
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
         if not str(ds.get(keyword, "")).strip():
@@ -163,7 +163,7 @@ def _split_model(model_version: str) -> tuple[str, str]:
     return (name, version) if name else (model_version or "unknown", "")
 
 
-def _code(value: str, scheme: str, meaning: str):  # noqa: ANN202
+def _code(value: str, scheme: str, meaning: str):
     from highdicom.sr import CodedConcept
 
     return CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
@@ -387,7 +387,7 @@ def send(
 
     try:
         assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
-    except Exception as exc:  # noqa: BLE001 - DNS failures and the like
+    except Exception as exc:  # DNS failures and the like
         log.warning("cannot reach %s: %s", node, type(exc).__name__)
         return none(f"cannot reach {node}")
     if not assoc.is_established:
@@ -401,7 +401,7 @@ def send(
                 rsp = assoc.send_c_store(ds)
                 status = int(rsp.Status) if rsp is not None and "Status" in rsp else None
                 msg = "" if status == 0 else ("no answer" if status is None else f"status 0x{status:04X}")
-            except Exception as exc:  # noqa: BLE001 - no accepted context, or the association dropped
+            except Exception as exc:  # no accepted context, or the association dropped
                 status, msg = None, f"not sent ({type(exc).__name__})"
             out.append(SendOutcome(str(ds.SOPInstanceUID), str(ds.SOPClassUID), status, msg))
             if not assoc.is_established:
@@ -451,7 +451,7 @@ def export_results(
                 pair = heatmaps(r)
                 if pair is not None:
                     made.append(build_sc(r, source, pair[0], pair[1], series_for(study, "sc")))
-        except Exception as exc:  # noqa: BLE001 - a header highdicom will not take: skip that film
+        except Exception as exc:  # a header highdicom will not take: skip that film
             log.warning(
                 "no DICOM result for %s (%s)", r.name, type(exc).__name__, exc_info=log.isEnabledFor(10)
             )
@@ -484,7 +484,7 @@ def heatmap_source(predictor: Any) -> HeatmapSource:
             return xray.pixels, heat if heat is not None else gradcam(predictor, xray)
         except XRayLoadError as exc:
             log.warning("no heatmap image for %s: %s", result.name, exc)
-        except Exception as exc:  # noqa: BLE001 - the SR is still made
+        except Exception as exc:  # the SR is still made
             log.warning("no heatmap image for %s (%s)", result.name, type(exc).__name__)
         return None
 

@@ -184,7 +184,7 @@ class StorageReceiver:
             return
         try:
             server.shutdown()
-        except Exception:  # noqa: BLE001 - stopping must never raise
+        except Exception:  # stopping must never raise
             log.exception("error while stopping the DICOM receiver")
         log.info(
             "DICOM receiver stopped: %d stored, %d refused, %d aborted, %d cut off",
@@ -195,7 +195,7 @@ class StorageReceiver:
         )
 
     # -- handlers (pynetdicom's threads) ------------------------------------------------------
-    def _on_store(self, event) -> int:  # noqa: ANN001 - pynetdicom Event
+    def _on_store(self, event) -> int:  # pynetdicom Event
         req = event.request
         peer = _peer(event)
         sop_class = str(req.AffectedSOPClassUID or "")
@@ -229,7 +229,7 @@ class StorageReceiver:
         if self.on_received is not None:
             try:
                 self.on_received(str(target))
-            except Exception:  # noqa: BLE001 - the film is stored; the scan will say what went wrong
+            except Exception:  # the film is stored; the scan will say what went wrong
                 log.exception("the received film could not be queued for scanning")
         return SUCCESS
 
@@ -270,24 +270,24 @@ class StorageReceiver:
         self.stats.last_status = status
         return status
 
-    def _on_echo(self, event) -> int:  # noqa: ANN001
+    def _on_echo(self, event) -> int:
         self.stats.echoes += 1
         log.info("C-ECHO from %s", _peer(event))
         return SUCCESS
 
-    def _on_accepted(self, event) -> None:  # noqa: ANN001
+    def _on_accepted(self, event) -> None:
         log.info("association accepted from %s", _peer(event))
 
-    def _on_rejected(self, event) -> None:  # noqa: ANN001
+    def _on_rejected(self, event) -> None:
         log.warning(
             "association from %s rejected: its calling AE title is not in the allowed list", _peer(event)
         )
 
-    def _on_aborted(self, event) -> None:  # noqa: ANN001
+    def _on_aborted(self, event) -> None:
         self.stats.aborted += 1
         log.warning("association from %s aborted before it finished; nothing partial is kept", _peer(event))
 
-    def _on_closed(self, event) -> None:  # noqa: ANN001
+    def _on_closed(self, event) -> None:
         """A connection closed mid-transfer leaves pynetdicom's temporary file: remove it."""
         message = getattr(getattr(event.assoc, "dimse", None), "message", None)
         handle = getattr(message, "_data_set_file", None)
@@ -314,11 +314,11 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def _peer(event) -> str:  # noqa: ANN001
+def _peer(event) -> str:
     try:
         req = event.assoc.requestor
         return f"{str(req.ae_title).strip()}@{req.address}"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "unknown peer"
 
 

@@ -11,7 +11,7 @@ from pneumo_desktop.core.precision import sample_films
 from pneumo_desktop.core.scan import Scanner
 
 
-def _films(folder, names):  # noqa: ANN001, ANN202
+def _films(folder, names):
     folder.mkdir(parents=True, exist_ok=True)
     for name, film in zip(names, sample_films(128, n=len(names)), strict=True):
         Image.fromarray((film * 255).astype(np.uint8), mode="L").save(folder / name)

@@ -93,7 +93,7 @@ def make_dicom(
     return path
 
 
-def variant(src: Path, dst: Path, edit) -> Path:  # noqa: ANN001 - edit: Callable[[Dataset], None]
+def variant(src: Path, dst: Path, edit) -> Path:  # edit: Callable[[Dataset], None]
     """Copy a DICOM file with ``edit(ds)`` applied (into tmp_path)."""
     ds = dcmread(src)
     edit(ds)

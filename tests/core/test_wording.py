@@ -19,7 +19,7 @@ from pneumo_desktop.core import wording as w
         (None, "–"),
     ],
 )
-def test_percent_never_claims_certainty(p, text) -> None:  # noqa: ANN001
+def test_percent_never_claims_certainty(p, text) -> None:
     assert w.format_percent(p) == text
 
 
@@ -36,12 +36,12 @@ def test_the_probability_is_always_named() -> None:
     ("text", "value"),
     [("0.8", 0.8), ("80%", 0.8), ("80 %", 0.8), (".5", 0.5), ("0", 0.0), ("1", 1.0), ("12.5%", 0.125)],
 )
-def test_threshold_accepts_fractions_and_percent(text, value) -> None:  # noqa: ANN001
+def test_threshold_accepts_fractions_and_percent(text, value) -> None:
     assert w.parse_threshold(text) == pytest.approx(value)
 
 
 @pytest.mark.parametrize("text", ["80", "1.5", "150%", "abc", "", "-0.2"])
-def test_threshold_refuses_ambiguous_or_out_of_range(text) -> None:  # noqa: ANN001
+def test_threshold_refuses_ambiguous_or_out_of_range(text) -> None:
     with pytest.raises(w.ThresholdError):
         w.parse_threshold(text)
 
@@ -73,7 +73,7 @@ def test_threshold_in_force_and_its_source() -> None:
         ("", "", "", "Not recorded"),
     ],
 )
-def test_ages_in_the_wild(age, born, studied, text) -> None:  # noqa: ANN001
+def test_ages_in_the_wild(age, born, studied, text) -> None:
     assert w.format_age(age, born, studied) == text
 
 

@@ -61,13 +61,13 @@ def _no_thread_left(qapp: QApplication) -> Iterator[None]:
     leftover = [
         t
         for t in threading.enumerate()
-        if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)  # noqa: SLF001
+        if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
     ]
     assert not leftover, f"threads left running: {leftover}"
 
 
 @pytest.fixture
-def make_window(qtbot, tiny_model_dir: Path) -> Iterator[Callable[..., object]]:  # noqa: ANN001
+def make_window(qtbot, tiny_model_dir: Path) -> Iterator[Callable[..., object]]:
     """Factory for main windows on the tiny model; waits for the model unless ``ready=False``."""
     from pneumo_desktop.gui import MainWindow
 
@@ -93,7 +93,7 @@ def make_window(qtbot, tiny_model_dir: Path) -> Iterator[Callable[..., object]]:
 
 
 @pytest.fixture
-def window(make_window):  # noqa: ANN001, ANN201
+def window(make_window):
     return make_window()
 
 

@@ -18,7 +18,7 @@ from .conftest import write_images
 
 
 @pytest.fixture
-def clean_logging(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def clean_logging(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     root = logging.getLogger()
     level = root.level
@@ -32,7 +32,7 @@ def clean_logging(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
 
 def test_main_opens_command_line_paths_and_logs_to_a_file(
     qapp, tiny_model_dir, tmp_path, clean_logging
-) -> None:  # noqa: ANN001
+) -> None:
     images = write_images(tmp_path / "cmdline", 2)
     seen: dict[str, object] = {}
 
@@ -59,13 +59,13 @@ def test_main_opens_command_line_paths_and_logs_to_a_file(
     log_file = user_data_dir() / "logs" / "pneumo_desktop.log"
     text = log_file.read_text(encoding="utf-8")
     assert "Pneumo Desktop 0.1.0 starting" in text and "scan finished" in text
-    assert sys.excepthook is app._excepthook  # noqa: SLF001
+    assert sys.excepthook is app._excepthook
 
 
 def test_no_stdout_in_a_windowed_app(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdout", None)
     monkeypatch.setattr(sys, "stderr", None)
-    app._ensure_std_streams()  # noqa: SLF001
+    app._ensure_std_streams()
     assert sys.stdout is not None and sys.stderr is not None
     sys.stdout.write("harmless")
     sys.stdout.close()
@@ -74,18 +74,18 @@ def test_no_stdout_in_a_windowed_app(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unexpected_errors_go_to_the_log_not_the_screen(
     caplog: pytest.LogCaptureFixture, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     shown: list[str] = []
     monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.exec", lambda self: shown.append(self.text()))
     try:
         raise RuntimeError("boom")
     except RuntimeError:
-        app._excepthook(*sys.exc_info())  # noqa: SLF001
+        app._excepthook(*sys.exc_info())
     assert "Traceback" in caplog.text and "boom" in caplog.text
     assert shown == ["Pneumo Desktop hit an unexpected problem. Your results so far are saved."]
 
 
-def test_window_appears_fast(qtbot, tiny_model_dir) -> None:  # noqa: ANN001
+def test_window_appears_fast(qtbot, tiny_model_dir) -> None:
     t0 = time.perf_counter()
     window = MainWindow(tiny_model_dir)
     qtbot.addWidget(window)
@@ -108,7 +108,7 @@ def test_parser_version_and_paths() -> None:
 
 def test_a_store_that_cannot_be_opened_is_a_message_and_exit_4_not_a_crash(
     qapp, tiny_model_dir, clean_logging, monkeypatch, capsys
-) -> None:  # noqa: ANN001
+) -> None:
     """Issue 16: a store the app cannot use (here: its path is a folder) stops the start politely."""
     from PySide6.QtWidgets import QMessageBox
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .conftest import MODEL_TIMEOUT_MS, SCAN_TIMEOUT_MS
 
 
-def test_the_waiting_message_clears_when_the_scan_starts(qtbot, make_window, images) -> None:  # noqa: ANN001
+def test_the_waiting_message_clears_when_the_scan_starts(qtbot, make_window, images) -> None:
     window = make_window(ready=False)
     window.open_paths(images[:2])
     if window.is_model_ready:  # the model beat us: nothing was queued, nothing to clear
@@ -18,7 +18,7 @@ def test_the_waiting_message_clears_when_the_scan_starts(qtbot, make_window, ima
         pass
 
 
-def test_which_arrivals_join_the_view(tmp_path) -> None:  # noqa: ANN001
+def test_which_arrivals_join_the_view(tmp_path) -> None:
     from pneumo_desktop.gui.watchview import arrivals_join_view
 
     watched, other, received = tmp_path / "incoming", tmp_path / "ward-b", tmp_path / "received"

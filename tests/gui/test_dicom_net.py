@@ -20,14 +20,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_nothing_listens_unless_switched_on(window) -> None:  # noqa: ANN001
+def test_nothing_listens_unless_switched_on(window) -> None:
     assert not window.dicom.receiving and window.dicom.receiver is None
     assert load_prefs()[0].enabled is False
     actions = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
     assert "DICOM network…" in actions and "Send results to PACS" in actions
 
 
-def test_settings_dialog_round_trip_and_validation(qtbot, window) -> None:  # noqa: ANN001
+def test_settings_dialog_round_trip_and_validation(qtbot, window) -> None:
     receive = ReceivePrefs(
         enabled=True, ae_title="CLINIC", port=11112, bind="0.0.0.0", allowed=("XRAY1",), quota_mb=500
     )
@@ -44,7 +44,7 @@ def test_settings_dialog_round_trip_and_validation(qtbot, window) -> None:  # no
 
 def test_a_film_sent_by_c_store_appears_in_the_table_and_its_result_goes_to_the_pacs(
     qtbot, window, dicom_dir, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     from pydicom import dcmread
     from pynetdicom import AE, _config, evt
 
@@ -53,7 +53,7 @@ def test_a_film_sent_by_c_store_appears_in_the_table_and_its_result_goes_to_the_
     # A test PACS for the results.
     got: list = []
 
-    def on_store(event) -> int:  # noqa: ANN001
+    def on_store(event) -> int:
         # The app's receiver (same process) switched pynetdicom to spooling data sets to files.
         got.append(dcmread(event.dataset_path) if _config.STORE_RECV_CHUNKED_DATASET else event.dataset)
         return 0
@@ -103,7 +103,7 @@ def test_a_film_sent_by_c_store_appears_in_the_table_and_its_result_goes_to_the_
         pacs.shutdown()
 
 
-def test_a_busy_port_is_reported_and_not_remembered_as_on(qtbot, window, monkeypatch) -> None:  # noqa: ANN001
+def test_a_busy_port_is_reported_and_not_remembered_as_on(qtbot, window, monkeypatch) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     warned: list[str] = []
@@ -119,7 +119,7 @@ def test_a_busy_port_is_reported_and_not_remembered_as_on(qtbot, window, monkeyp
 
 def test_opening_a_cd_scans_its_images_grouped_by_patient_and_study(
     qtbot, window, dicom_dir, tmp_path
-) -> None:  # noqa: ANN001
+) -> None:
     from pneumo_desktop.gui.table import STUDY
     from tests.net.dicom_fixtures import build_cd
 
@@ -138,7 +138,7 @@ def test_opening_a_cd_scans_its_images_grouped_by_patient_and_study(
     assert shown == ["PAT-A · 2024-01-05", "PAT-B · 2004-08-31"]
 
 
-def test_received_films_survive_a_cancel_and_stopping_a_folder_watch(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_received_films_survive_a_cancel_and_stopping_a_folder_watch(qtbot, window, tmp_path) -> None:
     from tests.gui.conftest import write_images
     from tests.gui.test_main_window import _start_held_scan
 

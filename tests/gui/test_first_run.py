@@ -35,14 +35,14 @@ def test_a_missing_library_is_found_and_named() -> None:
         (["-platform", "offscreen"], {"QT_QPA_PLATFORM": "xcb"}, False),
     ],
 )
-def test_the_check_runs_only_when_qt_will_use_xcb(argv, env, xcb) -> None:  # noqa: ANN001
+def test_the_check_runs_only_when_qt_will_use_xcb(argv, env, xcb) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("X11 only")
     assert xcbcheck.platform_will_be_xcb(argv, env) is xcb
     assert (xcbcheck.xcb_problem(argv, env, BOGUS) != "") is xcb
 
 
-def test_the_app_prints_the_packages_instead_of_qts_message(tmp_path) -> None:  # noqa: ANN001
+def test_the_app_prints_the_packages_instead_of_qts_message(tmp_path) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("X11 only")
     code = (
@@ -62,7 +62,7 @@ def test_the_app_prints_the_packages_instead_of_qts_message(tmp_path) -> None:  
     assert "Could not load the Qt platform plugin" not in proc.stderr
 
 
-def test_a_second_launch_brings_the_first_to_the_front(qtbot) -> None:  # noqa: ANN001
+def test_a_second_launch_brings_the_first_to_the_front(qtbot) -> None:
     key = instance_key() + "-test"
     first, second = SingleInstance(key), SingleInstance(key)
     try:
@@ -81,7 +81,7 @@ def test_a_second_launch_brings_the_first_to_the_front(qtbot) -> None:  # noqa: 
         third.close()
 
 
-def test_each_results_store_has_its_own_key(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_each_results_store_has_its_own_key(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("PNEUMO_DATA_DIR", str(tmp_path / "a"))
     a = instance_key()
     monkeypatch.setenv("PNEUMO_DATA_DIR", str(tmp_path / "b"))

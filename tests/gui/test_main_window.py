@@ -26,7 +26,7 @@ def labels(window: MainWindow) -> list[str]:
     return [r.label for r in window.results_model.results]
 
 
-def scan(qtbot, window: MainWindow, paths: list[Path | str]) -> str:  # noqa: ANN001
+def scan(qtbot, window: MainWindow, paths: list[Path | str]) -> str:
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
         window.open_paths(paths)
     return blocker.args[0]
@@ -45,7 +45,7 @@ def spy_thread(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> lis
     threads: list[threading.Thread] = []
     real = getattr(owner, name)
 
-    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def spy(*args, **kwargs):
         threads.append(threading.current_thread())
         return real(*args, **kwargs)
 
@@ -53,7 +53,7 @@ def spy_thread(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> lis
     return threads
 
 
-def export(qtbot, window: MainWindow, path: Path, **kwargs: bool) -> int:  # noqa: ANN001
+def export(qtbot, window: MainWindow, path: Path, **kwargs: bool) -> int:
     with qtbot.waitSignal(window.csv_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
         window.export_csv(path, **kwargs)
     assert blocker.args[0] == str(path)
@@ -63,7 +63,7 @@ def export(qtbot, window: MainWindow, path: Path, **kwargs: bool) -> int:  # noq
 # ---------------------------------------------------------------------------------------------
 
 
-def test_window_shows_before_the_model_is_ready(qtbot, make_window) -> None:  # noqa: ANN001
+def test_window_shows_before_the_model_is_ready(qtbot, make_window) -> None:
     window = make_window(ready=False)
     assert not window.is_model_ready
     assert window.model_label.text() == "Loading model…"
@@ -76,7 +76,7 @@ def test_window_shows_before_the_model_is_ready(qtbot, make_window) -> None:  # 
     assert window.threshold_spin.value() == pytest.approx(50.0)
 
 
-def test_files_opened_before_the_model_is_ready_are_queued(qtbot, make_window, images) -> None:  # noqa: ANN001
+def test_files_opened_before_the_model_is_ready_are_queued(qtbot, make_window, images) -> None:
     window = make_window(ready=False)
     window.open_paths(images[:2])
     window.open_paths(images[2:3])
@@ -87,7 +87,7 @@ def test_files_opened_before_the_model_is_ready_are_queued(qtbot, make_window, i
     assert window.results_model.rowCount() == 3
 
 
-def test_open_one_file(qtbot, window, images) -> None:  # noqa: ANN001
+def test_open_one_file(qtbot, window, images) -> None:
     assert scan(qtbot, window, [images[0]]) == "finished"
     model = window.results_model
     assert model.rowCount() == 1
@@ -103,7 +103,7 @@ def test_open_one_file(qtbot, window, images) -> None:  # noqa: ANN001
     assert window.summary_label.text().startswith("1 file: ")
 
 
-def test_folder_scan_is_recursive_and_unreadable_files_get_rows(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_folder_scan_is_recursive_and_unreadable_files_get_rows(qtbot, window, tmp_path) -> None:
     folder = tmp_path / "clinic"
     write_images(folder, 3)
     write_images(folder / "sub" / "deeper", 2, prefix="deep")
@@ -137,7 +137,7 @@ def test_folder_scan_is_recursive_and_unreadable_files_get_rows(qtbot, window, t
     assert window.settings.recent_folders()[0] == str(folder)
 
 
-def _start_held_scan(qtbot, window, files) -> threading.Event:  # noqa: ANN001
+def _start_held_scan(qtbot, window, files) -> threading.Event:
     """Start a scan and hold the model thread after its first batch until the returned gate is set."""
     gate = threading.Event()
     window.service.worker.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
@@ -146,7 +146,7 @@ def _start_held_scan(qtbot, window, files) -> threading.Event:  # noqa: ANN001
     return gate
 
 
-def test_cancel_mid_scan_with_escape(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_cancel_mid_scan_with_escape(qtbot, window, tmp_path) -> None:
     gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
     assert window.is_scanning and window.progress_row.isVisible()
     assert window.progress_bar.maximum() == 40
@@ -165,7 +165,7 @@ def test_cancel_mid_scan_with_escape(qtbot, window, tmp_path) -> None:  # noqa: 
     assert record.state == "cancelled" and record.count == rows
 
 
-def test_cancel_button(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_cancel_button(qtbot, window, tmp_path) -> None:
     gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 24))
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
@@ -174,7 +174,7 @@ def test_cancel_button(qtbot, window, tmp_path) -> None:  # noqa: ANN001
     assert window.results_model.rowCount() < 24
 
 
-def test_threshold_relabels_every_row_without_running_the_model(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_threshold_relabels_every_row_without_running_the_model(qtbot, window, tmp_path) -> None:
     files = write_images(tmp_path / "imgs", 10, seed=3)
     scan(qtbot, window, files)
     probs = sorted(r.probability for r in window.results_model.results)
@@ -202,7 +202,7 @@ def test_threshold_relabels_every_row_without_running_the_model(qtbot, window, t
     assert started == []  # no model run
 
 
-def test_settings_persist_between_sessions(qtbot, make_window, images) -> None:  # noqa: ANN001
+def test_settings_persist_between_sessions(qtbot, make_window, images) -> None:
     first = make_window()
     first.set_threshold(0.3)
     first.open_paths([images[0].parent])
@@ -217,7 +217,7 @@ def test_settings_persist_between_sessions(qtbot, make_window, images) -> None: 
     assert str(images[0].parent) in [a.text() for a in second.recent_menu.actions()]
 
 
-def test_csv_export_all_and_filtered(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_csv_export_all_and_filtered(qtbot, window, tmp_path, monkeypatch) -> None:
     folder = tmp_path / "mix"
     write_images(folder, 4)
     (folder / "readme.txt").write_text("hello", encoding="utf-8")
@@ -241,7 +241,7 @@ def test_csv_export_all_and_filtered(qtbot, window, tmp_path, monkeypatch) -> No
     assert "patient_name" in rows[0]
 
 
-def test_csv_export_failure_is_a_sentence(qtbot, window, images, tmp_path) -> None:  # noqa: ANN001
+def test_csv_export_failure_is_a_sentence(qtbot, window, images, tmp_path) -> None:
     scan(qtbot, window, images[:1])
     with qtbot.waitSignal(window.csv_failed, timeout=SCAN_TIMEOUT_MS) as blocker:
         window.export_csv(tmp_path / "no" / "such" / "folder" / "r.csv")
@@ -249,8 +249,8 @@ def test_csv_export_failure_is_a_sentence(qtbot, window, images, tmp_path) -> No
 
 
 def test_pdf_report_has_a_summary_and_every_file(
-    qtbot,  # noqa: ANN001
-    window,  # noqa: ANN001
+    qtbot,
+    window,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -259,9 +259,9 @@ def test_pdf_report_has_a_summary_and_every_file(
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)
     scan(qtbot, window, [folder])
     drawn: list[str] = []  # every text the report draws (in the model thread)
-    real_text = report_module._text  # noqa: SLF001
+    real_text = report_module._text
 
-    def record(p, x, y, w, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def record(p, x, y, w, text, *args, **kwargs):
         drawn.append(text)
         return real_text(p, x, y, w, text, *args, **kwargs)
 
@@ -280,7 +280,7 @@ def test_pdf_report_has_a_summary_and_every_file(
     assert any("(model card)" in t for t in drawn)  # the threshold in force and its source
 
 
-def test_a_report_that_cannot_be_written_is_a_sentence(qtbot, window, images, tmp_path) -> None:  # noqa: ANN001
+def test_a_report_that_cannot_be_written_is_a_sentence(qtbot, window, images, tmp_path) -> None:
     scan(qtbot, window, images[:1])
     with qtbot.waitSignal(window.report_failed, timeout=SCAN_TIMEOUT_MS) as blocker:
         window.export_pdf(tmp_path / "no" / "such" / "folder" / "r.pdf")
@@ -288,7 +288,7 @@ def test_a_report_that_cannot_be_written_is_a_sentence(qtbot, window, images, tm
     assert "Traceback" not in blocker.args[0]
 
 
-def test_drop_files_and_folders(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_drop_files_and_folders(qtbot, window, tmp_path) -> None:
     a = write_images(tmp_path / "a", 2)
     b = write_images(tmp_path / "b", 3, prefix="b")
     mime = QMimeData()
@@ -332,7 +332,7 @@ def test_drop_files_and_folders(qtbot, window, tmp_path) -> None:  # noqa: ANN00
     assert not enter.isAccepted()
 
 
-def test_history_reloads_a_past_scan(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_history_reloads_a_past_scan(qtbot, window, tmp_path, monkeypatch) -> None:
     first = write_images(tmp_path / "first", 3)
     second = write_images(tmp_path / "second", 2, prefix="s")
     scan(qtbot, window, first)
@@ -350,7 +350,7 @@ def test_history_reloads_a_past_scan(qtbot, window, tmp_path, monkeypatch) -> No
     assert window.table.currentIndex().row() == 0
 
 
-def test_a_history_load_overtaken_by_a_scan_is_dropped(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_a_history_load_overtaken_by_a_scan_is_dropped(qtbot, window, tmp_path) -> None:
     scan(qtbot, window, write_images(tmp_path / "first", 3))
     gate = threading.Event()
     real = window.store.scan_results
@@ -366,7 +366,7 @@ def test_a_history_load_overtaken_by_a_scan_is_dropped(qtbot, window, tmp_path) 
     assert names(window) == ["s000.png", "s001.png"]  # the scan's rows, not the old scan's
 
 
-def test_arrow_keys_move_through_results(qtbot, window, images) -> None:  # noqa: ANN001
+def test_arrow_keys_move_through_results(qtbot, window, images) -> None:
     scan(qtbot, window, images)
     window.select_row(0)
     window.viewer.view.setFocus()
@@ -381,7 +381,7 @@ def test_arrow_keys_move_through_results(qtbot, window, images) -> None:  # noqa
     )
 
 
-def test_close_mid_scan_stops_the_thread_and_keeps_results(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+def test_close_mid_scan_stops_the_thread_and_keeps_results(qtbot, make_window, tmp_path) -> None:
     window = make_window()
     store_path = window.store.path
     files = write_images(tmp_path / "many", 40)
@@ -402,7 +402,7 @@ def test_close_mid_scan_stops_the_thread_and_keeps_results(qtbot, make_window, t
         store.close()
 
 
-def test_missing_model_is_a_message_not_a_traceback(qtbot, make_window, tmp_path, images) -> None:  # noqa: ANN001
+def test_missing_model_is_a_message_not_a_traceback(qtbot, make_window, tmp_path, images) -> None:
     empty = tmp_path / "no-model"
     empty.mkdir()
     window = make_window(ready=False, model_dir=empty)
@@ -415,7 +415,7 @@ def test_missing_model_is_a_message_not_a_traceback(qtbot, make_window, tmp_path
     assert window.results_model.rowCount() == 0
 
 
-def test_default_model_dir_comes_from_the_environment(qtbot, monkeypatch, tiny_model_dir) -> None:  # noqa: ANN001
+def test_default_model_dir_comes_from_the_environment(qtbot, monkeypatch, tiny_model_dir) -> None:
     monkeypatch.setenv("PNEUMO_MODEL_DIR", str(tiny_model_dir))
     window = MainWindow()
     qtbot.addWidget(window)
@@ -427,7 +427,7 @@ def test_default_model_dir_comes_from_the_environment(qtbot, monkeypatch, tiny_m
         window.close()
 
 
-def test_watch_folder_scans_new_files(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_watch_folder_scans_new_files(qtbot, window, tmp_path, monkeypatch) -> None:
     from pneumo_desktop.gui import service
 
     monkeypatch.setattr(service, "WATCH_INTERVAL_MS", 100)
@@ -444,13 +444,13 @@ def test_watch_folder_scans_new_files(qtbot, window, tmp_path, monkeypatch) -> N
     assert not window.watch_label.isVisible()
 
 
-def _watch(qtbot, window: MainWindow, folder: Path) -> None:  # noqa: ANN001
+def _watch(qtbot, window: MainWindow, folder: Path) -> None:
     """Watch ``folder`` (its files count as already there); the test reports arrivals itself."""
     window.start_watch(folder)
     qtbot.wait(300)  # the watcher (model thread) has listed the folder
 
 
-def test_watched_arrivals_join_the_scan_in_view(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_watched_arrivals_join_the_scan_in_view(qtbot, window, tmp_path) -> None:
     scan(qtbot, window, write_images(tmp_path / "incoming", 2, prefix="old"))  # the watched folder itself
     arrivals = [write_images(tmp_path / "incoming", 1, prefix=f"new{i}") for i in range(2)]
     _watch(qtbot, window, tmp_path / "incoming")
@@ -463,7 +463,7 @@ def test_watched_arrivals_join_the_scan_in_view(qtbot, window, tmp_path) -> None
     assert len(names(window)) == 4
 
 
-def test_watched_arrivals_never_join_a_scan_of_another_folder(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_watched_arrivals_never_join_a_scan_of_another_folder(qtbot, window, tmp_path) -> None:
     first = write_images(tmp_path / "first", 2)
     scan(qtbot, window, first)
     arrivals = [write_images(tmp_path / "incoming", 1, prefix=f"new{i}") for i in range(2)]
@@ -478,7 +478,7 @@ def test_watched_arrivals_never_join_a_scan_of_another_folder(qtbot, window, tmp
     assert newest.count == 2  # the arrivals: one entry, the second poll joined the first
 
 
-def test_cancel_keeps_files_from_the_watched_folder(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_cancel_keeps_files_from_the_watched_folder(qtbot, window, tmp_path) -> None:
     arrived = write_images(tmp_path / "incoming", 2, prefix="new")
     _watch(qtbot, window, tmp_path / "incoming")
     gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
@@ -494,7 +494,7 @@ def test_cancel_keeps_files_from_the_watched_folder(qtbot, window, tmp_path) -> 
     window.stop_watch()
 
 
-def test_stopping_the_watch_drops_its_queued_files(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_stopping_the_watch_drops_its_queued_files(qtbot, window, tmp_path) -> None:
     arrived = write_images(tmp_path / "incoming", 2, prefix="new")
     _watch(qtbot, window, tmp_path / "incoming")
     gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
@@ -508,7 +508,7 @@ def test_stopping_the_watch_drops_its_queued_files(qtbot, window, tmp_path) -> N
     assert not window.is_scanning and not {"new000.png", "new001.png"} & set(names(window))
 
 
-def test_a_cancelled_scan_of_watched_files_finishes_them(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_a_cancelled_scan_of_watched_files_finishes_them(qtbot, window, tmp_path) -> None:
     arrived = write_images(tmp_path / "incoming", 12, prefix="new")
     _watch(qtbot, window, tmp_path / "incoming")
     gate = threading.Event()
@@ -528,7 +528,7 @@ def test_a_cancelled_scan_of_watched_files_finishes_them(qtbot, window, tmp_path
     window.stop_watch()
 
 
-def test_a_watched_arrival_does_not_join_a_scan_from_history(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_a_watched_arrival_does_not_join_a_scan_from_history(qtbot, window, tmp_path) -> None:
     scan(qtbot, window, write_images(tmp_path / "yesterday", 3))
     scan(qtbot, window, write_images(tmp_path / "other", 2, prefix="o"))
     arrived = write_images(tmp_path / "incoming", 1, prefix="new")
@@ -544,7 +544,7 @@ def test_a_watched_arrival_does_not_join_a_scan_from_history(qtbot, window, tmp_
     window.stop_watch()
 
 
-def test_preferences_apply_threshold_and_reload_on_device_change(qtbot, window) -> None:  # noqa: ANN001
+def test_preferences_apply_threshold_and_reload_on_device_change(qtbot, window) -> None:
     dialog = window.preferences_dialog()
     assert dialog.device() == "auto"
     assert dialog.threshold() == pytest.approx(0.5)
@@ -561,7 +561,7 @@ def test_preferences_apply_threshold_and_reload_on_device_change(qtbot, window) 
     assert window.model_label.text().endswith(f"ready on {blocker.args[0].device_name}")  # "CPU bf16" with AMX
 
 
-def test_a_device_that_fails_keeps_the_working_model_and_setting(qtbot, window) -> None:  # noqa: ANN001
+def test_a_device_that_fails_keeps_the_working_model_and_setting(qtbot, window) -> None:
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
@@ -576,7 +576,7 @@ def test_a_device_that_fails_keeps_the_working_model_and_setting(qtbot, window) 
     assert window.model_label.text().startswith(f"Model {title} ready on")
 
 
-def test_about_box_and_diagnostics(window) -> None:  # noqa: ANN001
+def test_about_box_and_diagnostics(window) -> None:
     from pneumo_desktop.gui.dialogs import AboutDialog
 
     about = AboutDialog(window.model_info, window)

@@ -10,7 +10,7 @@ from .conftest import SCAN_TIMEOUT_MS, write_images
 
 def test_decoder_crash_is_one_row_and_close_leaves_no_process(
     qtbot, make_window, tmp_path, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     monkeypatch.setenv("PNEUMO_DECODER_CRASH_TEST", "hostile")
     files = write_images(tmp_path / "in", 3) + write_images(tmp_path / "in", 1, prefix="hostile")
     window = make_window()

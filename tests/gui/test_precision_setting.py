@@ -7,7 +7,7 @@ from pneumo_desktop.gui.dialogs import PreferencesDialog
 from pneumo_desktop.gui.settings import Settings
 
 
-def test_precision_setting_is_used_when_the_model_loads(qtbot, make_window) -> None:  # noqa: ANN001
+def test_precision_setting_is_used_when_the_model_loads(qtbot, make_window) -> None:
     assert Settings().precision == "auto"
     window = make_window()
     expected = "CPU bf16" if cpu_has_native_bf16() else "CPU"
@@ -20,7 +20,7 @@ def test_precision_setting_is_used_when_the_model_loads(qtbot, make_window) -> N
     assert Settings().precision == "auto"
 
 
-def test_preferences_dialog_offers_the_precision(qtbot) -> None:  # noqa: ANN001
+def test_preferences_dialog_offers_the_precision(qtbot) -> None:
     dialog = PreferencesDialog(device="auto", threshold=0.5, default_threshold=0.5, precision="bfloat16")
     qtbot.addWidget(dialog)
     assert dialog.precision() == "bfloat16"

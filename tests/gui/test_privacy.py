@@ -13,7 +13,7 @@ from tests.gui.conftest import SCAN_TIMEOUT_MS
 @pytest.mark.real_data
 def test_history_has_no_patient_name_but_the_viewer_reveals_it_from_the_file(
     qtbot, make_window, dicom_dir, tmp_path
-) -> None:  # noqa: ANN001
+) -> None:
     from pneumo_desktop.core.store import ResultsStore
 
     src = dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm"
@@ -37,7 +37,7 @@ def test_history_has_no_patient_name_but_the_viewer_reveals_it_from_the_file(
     assert window.viewer.patient_label.text() == name.replace("^", " ")
 
 
-def test_forget_patient_data_action(qtbot, make_window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_forget_patient_data_action(qtbot, make_window, tmp_path, monkeypatch) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     from pneumo_desktop.core.results import OK, ScanResult
@@ -62,14 +62,14 @@ def test_forget_patient_data_action(qtbot, make_window, tmp_path, monkeypatch) -
     action = window.forget_patient_action
     assert action in window.menuBar().actions()[0].menu().actions()  # in the File menu
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    with qtbot.waitSignal(window._privacy_signals.forgotten, timeout=10_000) as blocker:  # noqa: SLF001
+    with qtbot.waitSignal(window._privacy_signals.forgotten, timeout=10_000) as blocker:
         action.trigger()
     assert blocker.args == [2]  # the cached row and the History row
     blob = b"".join(p.read_bytes() for p in Path(tmp_path).glob("s.sqlite3*"))
     assert b"Doe^Jane" not in blob and b"PID-9" not in blob
 
 
-def test_closing_the_window_mid_scan_marks_the_scan_interrupted(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+def test_closing_the_window_mid_scan_marks_the_scan_interrupted(qtbot, make_window, tmp_path) -> None:
     from pneumo_desktop.core.store import ResultsStore
     from tests.gui.conftest import write_images
 

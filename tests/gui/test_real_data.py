@@ -14,7 +14,7 @@ from .conftest import SCAN_TIMEOUT_MS
 pytestmark = pytest.mark.real_data
 
 
-def test_real_xrays_scan_view_and_export(qtbot, window, chest_dir, tmp_path) -> None:  # noqa: ANN001
+def test_real_xrays_scan_view_and_export(qtbot, window, chest_dir, tmp_path) -> None:
     val = chest_dir / "val"
     files = sorted((val / "NORMAL").glob("*.jpeg"))[:2] + sorted((val / "PNEUMONIA").glob("*.jpeg"))[:2]
     assert len(files) == 4
@@ -36,7 +36,7 @@ def test_real_xrays_scan_view_and_export(qtbot, window, chest_dir, tmp_path) -> 
         )
         with Image.open(expected.path) as img:
             assert window.viewer.view.image_size() == img.size
-        assert window.viewer._fields["Size"].text() == f"{img.size[0]} × {img.size[1]} pixels"  # noqa: SLF001
+        assert window.viewer._fields["Size"].text() == f"{img.size[0]} × {img.size[1]} pixels"
     out = tmp_path / "real.csv"
     with qtbot.waitSignal(window.csv_finished, timeout=SCAN_TIMEOUT_MS) as exported:
         window.export_csv(out)  # written off the GUI thread
@@ -45,7 +45,7 @@ def test_real_xrays_scan_view_and_export(qtbot, window, chest_dir, tmp_path) -> 
     assert [row["label"] for row in rows] == [r.label for r in results]
 
 
-def test_bundled_model_by_default(qtbot, make_window, chest_dir, dicom_dir) -> None:  # noqa: ANN001
+def test_bundled_model_by_default(qtbot, make_window, chest_dir, dicom_dir) -> None:
     """MainWindow() with no model_dir uses the bundled model: real scan, real labels, real heatmap."""
     from pneumo_desktop.core.paths import default_model_dir
 

@@ -11,7 +11,7 @@ from tests.gui.conftest import SCAN_TIMEOUT_MS, write_images
 
 
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="needs a file system that takes any bytes")
-def test_a_name_that_is_not_utf8_shows_a_replacement_character(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+def test_a_name_that_is_not_utf8_shows_a_replacement_character(qtbot, make_window, tmp_path) -> None:
     (good,) = write_images(tmp_path / "d", 1)
     bad = os.fsdecode(os.fsencode(str(good.parent)) + b"/bad_\xff.png")
     os.rename(good, bad)
@@ -22,10 +22,10 @@ def test_a_name_that_is_not_utf8_shows_a_replacement_character(qtbot, make_windo
     assert window.proxy.index(0, 0).data() == "bad_\ufffd.png"
     window.select_row(0)
     qtbot.waitUntil(lambda: window.viewer.xray is not None, timeout=10_000)  # the file itself opens
-    assert window.viewer._fields["File"].text().endswith("bad_\ufffd.png")  # noqa: SLF001
+    assert window.viewer._fields["File"].text().endswith("bad_\ufffd.png")
 
 
-def test_the_apps_csv_in_a_watched_folder_is_not_scanned(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+def test_the_apps_csv_in_a_watched_folder_is_not_scanned(qtbot, make_window, tmp_path) -> None:
     from pneumo_desktop.core.outputs import OutputFilter
     from pneumo_desktop.core.results import write_csv
 

@@ -48,9 +48,9 @@ def row(path: Path, p: float | None, status: str = OK, **kw: object) -> ScanResu
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text the report draws."""
     texts: list[str] = []
-    original = report._text  # noqa: SLF001
+    original = report._text
 
-    def record(p, x, y, w, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def record(p, x, y, w, text, *args, **kwargs):
         texts.append(text)
         return original(p, x, y, w, text, *args, **kwargs)
 
@@ -62,7 +62,7 @@ def pages(path: Path) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", path.read_bytes()))
 
 
-def heat(xray):  # noqa: ANN001, ANN201
+def heat(xray):
     return np.linspace(0, 1, xray.pixels.size, dtype=np.float32).reshape(xray.pixels.shape)
 
 

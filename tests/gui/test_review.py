@@ -13,12 +13,12 @@ from pneumo_desktop.gui.table import REVIEW, ResultsFilterProxy
 from .conftest import SCAN_TIMEOUT_MS
 
 
-def scan(qtbot, window, paths) -> None:  # noqa: ANN001
+def scan(qtbot, window, paths) -> None:
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
         window.open_paths(paths)
 
 
-def test_agree_disagree_note_with_shortcuts_and_filters(qtbot, window, images, tmp_path) -> None:  # noqa: ANN001
+def test_agree_disagree_note_with_shortcuts_and_filters(qtbot, window, images, tmp_path) -> None:
     window.settings.reviewer = "Dr Ada Lovelace"
     bad = tmp_path / "letter.txt"
     bad.write_text("not an image", encoding="utf-8")
@@ -82,7 +82,7 @@ def test_agree_disagree_note_with_shortcuts_and_filters(qtbot, window, images, t
     assert list(rows[first.path])[-5:] == ["review", "review_call", "review_note", "reviewer", "reviewed_at"]
 
 
-def test_reviews_are_shown_again_after_a_restart(qtbot, make_window, images, tmp_path) -> None:  # noqa: ANN001
+def test_reviews_are_shown_again_after_a_restart(qtbot, make_window, images, tmp_path) -> None:
     from pneumo_desktop.core.store import ResultsStore
 
     store = ResultsStore(tmp_path / "s.sqlite3")

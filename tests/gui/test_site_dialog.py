@@ -64,7 +64,7 @@ def test_dialog_calibrates_off_the_gui_thread_and_activates(qtbot, window, label
         and window.threshold == math.floor(profile.threshold * 1e4) / 1e4 <= profile.threshold
     )
     assert "'Clinic A' v1" in window.site.label.text()
-    assert "'Clinic A' v1" in window.viewer._fields["Threshold"].text()  # noqa: SLF001
+    assert "'Clinic A' v1" in window.viewer._fields["Threshold"].text()
     assert ProfileStore().active_site() == "Clinic A"
 
     prefs = window.preferences_dialog()  # OK in Preferences with the site's threshold keeps the site in force
@@ -73,7 +73,7 @@ def test_dialog_calibrates_off_the_gui_thread_and_activates(qtbot, window, label
     assert window.site.in_force.source == SITE
 
     window.set_threshold(0.3)  # the user's own threshold wins, and says what the site would give
-    assert window.site.in_force.source == USER and "would give" in window.viewer._fields["Threshold"].text()  # noqa: SLF001
+    assert window.site.in_force.source == USER and "would give" in window.viewer._fields["Threshold"].text()
     window.reset_threshold()  # back to the site's, not the card's
     assert (
         window.site.in_force.source == SITE
@@ -141,9 +141,9 @@ def test_pdf_report_names_the_threshold_in_force(tmp_path, monkeypatch):
     from .conftest import write_images
 
     texts: list[str] = []
-    original = report._text  # noqa: SLF001
+    original = report._text
 
-    def record(p, x, y, w, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def record(p, x, y, w, text, *args, **kwargs):
         texts.append(text)
         return original(p, x, y, w, text, *args, **kwargs)
 

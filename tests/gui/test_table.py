@@ -54,7 +54,7 @@ def many(n: int) -> list[ScanResult]:
     return out
 
 
-def test_ten_thousand_rows_arrive_in_batches_without_resets(qtbot) -> None:  # noqa: ANN001
+def test_ten_thousand_rows_arrive_in_batches_without_resets(qtbot) -> None:
     model = ResultsTableModel()
     proxy = ResultsFilterProxy()
     proxy.setSourceModel(model)
@@ -136,7 +136,7 @@ def test_probability_text_never_claims_certainty():
     assert format_probability(0.0) == "< 0.1 %"
 
 
-def test_long_reasons_and_reviews_are_readable_in_tooltips(qtbot) -> None:  # noqa: ANN001
+def test_long_reasons_and_reviews_are_readable_in_tooltips(qtbot) -> None:
     from pneumo_desktop.core.results import REJECTED
     from pneumo_desktop.core.review import Review
     from pneumo_desktop.gui.table import REASON, REVIEW, ResultsTableModel

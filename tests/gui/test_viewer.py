@@ -21,7 +21,7 @@ from ..conftest import child_copy
 from .conftest import SCAN_TIMEOUT_MS, write_images
 
 
-def scan_and_select(qtbot, window: MainWindow, paths: list[Path | str], name: str) -> None:  # noqa: ANN001
+def scan_and_select(qtbot, window: MainWindow, paths: list[Path | str], name: str) -> None:
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
         window.open_paths(paths)
     for row in range(window.proxy.rowCount()):
@@ -40,7 +40,7 @@ def mouse(
     kind: QMouseEvent.Type,
     x: float,
     y: float,
-    button: Qt.MouseButton,  # noqa: ANN001
+    button: Qt.MouseButton,
     buttons: Qt.MouseButton,
 ) -> None:
     pos = QPointF(x, y)
@@ -50,7 +50,7 @@ def mouse(
     QApplication.sendEvent(view.viewport(), event)
 
 
-def test_zoom_fit_and_actual_size(qtbot, window, images) -> None:  # noqa: ANN001
+def test_zoom_fit_and_actual_size(qtbot, window, images) -> None:
     scan_and_select(qtbot, window, images, images[2].name)
     view = window.viewer.view
     assert view.image_size() == (160, 160)
@@ -77,7 +77,7 @@ def test_zoom_fit_and_actual_size(qtbot, window, images) -> None:  # noqa: ANN00
     assert window.viewer.zoom_label.text() == f"{fitted * 100:.0f} %"
 
 
-def test_window_level_right_drag_and_reset(qtbot, window, images) -> None:  # noqa: ANN001
+def test_window_level_right_drag_and_reset(qtbot, window, images) -> None:
     scan_and_select(qtbot, window, images, images[0].name)
     view = window.viewer.view
     before = view.grab().toImage()
@@ -112,7 +112,7 @@ def test_window_lut_maps_the_window_to_full_range() -> None:
     assert narrow[int(0.35 * 4095)] == 0 and narrow[int(0.65 * 4095)] == 255
 
 
-def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatch) -> None:  # noqa: ANN001
+def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatch) -> None:
     """A row without a stored heatmap (scanned before heatmaps were stored) asks the model thread."""
     from dataclasses import replace
 
@@ -122,7 +122,7 @@ def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatc
     colouring_threads: list[threading.Thread] = []
     real_rgba = viewer_module.heatmap_rgba
 
-    def spy(heat):  # noqa: ANN001, ANN202 - the real colouring, noting which thread runs it
+    def spy(heat):  # the real colouring, noting which thread runs it
         colouring_threads.append(threading.current_thread())
         return real_rgba(heat)
 
@@ -142,19 +142,19 @@ def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatc
     heat = heatmap.heat
     assert heat.shape == (160, 160) and 0.0 <= heat.min() and heat.max() <= 1.0
     assert (heatmap.image.width(), heatmap.image.height()) == (160, 160)
-    qtbot.waitUntil(lambda: viewer.view._heat.isVisible(), timeout=5000)  # noqa: SLF001
+    qtbot.waitUntil(lambda: viewer.view._heat.isVisible(), timeout=5000)
     assert viewer.heat_legend.isVisible()  # the colour legend and the caveat come with it
     # The heatmap was coloured (slow for big images) in the model thread, never in the GUI thread.
     assert colouring_threads and threading.main_thread() not in colouring_threads
     viewer.opacity_slider.setValue(80)
-    assert viewer.view._heat.opacity() == pytest.approx(0.8)  # noqa: SLF001
+    assert viewer.view._heat.opacity() == pytest.approx(0.8)
     viewer.heatmap_box.setChecked(False)
-    assert not viewer.view._heat.isVisible()  # noqa: SLF001
+    assert not viewer.view._heat.isVisible()
     assert not viewer.heat_legend.isVisible()
     assert window.heatmap_action.isVisible()
 
 
-def test_stored_heatmap_is_shown_without_the_model(qtbot, window, images, monkeypatch) -> None:  # noqa: ANN001
+def test_stored_heatmap_is_shown_without_the_model(qtbot, window, images, monkeypatch) -> None:
     """A scanned film's heatmap comes from its row (the scan's forward pass): no model call."""
     from pneumo_desktop.core import heatmap as core_heatmap
 
@@ -166,18 +166,18 @@ def test_stored_heatmap_is_shown_without_the_model(qtbot, window, images, monkey
     row = viewer.current
     assert row is not None and row.status == OK and row.heatmap
     viewer.heatmap_box.setChecked(True)
-    qtbot.waitUntil(lambda: viewer.view._heat.isVisible(), timeout=5000)  # noqa: SLF001
+    qtbot.waitUntil(lambda: viewer.view._heat.isVisible(), timeout=5000)
     assert not asked, "the stored heatmap was recomputed"
     assert viewer.heat_legend.isVisible() and "not a lesion outline" in viewer.heat_legend.caveat.text()
     expected = core_heatmap.stored_heatmap(row, (160, 160))
-    np.testing.assert_allclose(viewer._heat.heat, expected)  # noqa: SLF001
+    np.testing.assert_allclose(viewer._heat.heat, expected)
     # A refused film never gets a heatmap, even if its row carried one.
     from dataclasses import replace
 
     refused = replace(row, status="rejected", label="Needs review", path=str(images[3]))
     with qtbot.waitSignal(viewer.image_loaded, timeout=10_000):
         viewer.show_result(refused)
-    assert not viewer.view._heat.isVisible() and not viewer.heat_legend.isVisible()  # noqa: SLF001
+    assert not viewer.view._heat.isVisible() and not viewer.heat_legend.isVisible()
     assert not asked
 
 
@@ -185,7 +185,7 @@ def _row(path: Path) -> ScanResult:
     return ScanResult(path=str(path), status=OK, probability=0.9, label=PNEUMONIA, message="", threshold=0.5)
 
 
-def test_a_late_heatmap_is_never_shown_over_another_image(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_a_late_heatmap_is_never_shown_over_another_image(qtbot, tmp_path) -> None:
     """Heatmap for A asked, turned off, B selected, then A's heatmap arrives: it must not show on B."""
     a, b = write_images(tmp_path / "i", 2)  # same size: only the request tells them apart
     panel = ViewerPanel()
@@ -193,7 +193,7 @@ def test_a_late_heatmap_is_never_shown_over_another_image(qtbot, tmp_path) -> No
     panel.set_heatmaps_available(True)
     requests: list[tuple[int, object]] = []
     panel.heatmap_requested.connect(lambda rid, xray: requests.append((rid, xray)))
-    heat_item = panel.view._heat  # noqa: SLF001
+    heat_item = panel.view._heat
     try:
         with qtbot.waitSignal(panel.image_loaded, timeout=10_000):
             panel.show_result(_row(a))
@@ -220,7 +220,7 @@ def test_a_late_heatmap_is_never_shown_over_another_image(qtbot, tmp_path) -> No
         panel.shutdown()
 
 
-def test_toggling_while_a_heatmap_is_computed_asks_once(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_toggling_while_a_heatmap_is_computed_asks_once(qtbot, tmp_path) -> None:
     [a] = write_images(tmp_path / "i", 1)
     panel = ViewerPanel()
     qtbot.addWidget(panel)
@@ -235,14 +235,14 @@ def test_toggling_while_a_heatmap_is_computed_asks_once(qtbot, tmp_path) -> None
         panel.heatmap_box.setChecked(True)
         [(rid, xray)] = requests  # the model thread is not asked twice for the same image
         panel.on_heatmap(rid, Heatmap.build(np.ones(xray.pixels.shape, np.float32), xray.path))
-        assert panel.view._heat.isVisible()  # noqa: SLF001
+        assert panel.view._heat.isVisible()
     finally:
         panel.shutdown()
 
 
 def test_heatmap_controls_hidden_for_a_model_without_a_class_activation_map(
     qtbot, make_window, tiny_model_dir, tmp_path
-) -> None:  # noqa: ANN001
+) -> None:
     import json
     import shutil
 
@@ -264,7 +264,7 @@ def test_heatmap_colours_fade_out_where_cool() -> None:
     assert rgba[0, 2, 0] > rgba[0, 2, 2]  # hot is red
 
 
-def test_unreadable_file_shows_a_sentence(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_unreadable_file_shows_a_sentence(qtbot, window, tmp_path) -> None:
     bad = tmp_path / "letter.txt"
     bad.write_text("Dear colleague", encoding="utf-8")
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
@@ -278,21 +278,21 @@ def test_unreadable_file_shows_a_sentence(qtbot, window, tmp_path) -> None:  # n
     assert "Traceback" not in window.viewer.placeholder.text()
 
 
-def test_stale_loads_are_ignored(qtbot) -> None:  # noqa: ANN001
+def test_stale_loads_are_ignored(qtbot) -> None:
     panel = ViewerPanel()
     qtbot.addWidget(panel)
     try:
-        panel._on_loaded(-5, object(), np.zeros((4, 4), np.uint16))  # noqa: SLF001 - an old request
+        panel._on_loaded(-5, object(), np.zeros((4, 4), np.uint16))  # an old request
         assert panel.xray is None
     finally:
         panel.shutdown()
 
 
-def test_dicom_metadata_and_hidden_patient_name(qtbot, window, dicom_dir, tmp_path) -> None:  # noqa: ANN001
+def test_dicom_metadata_and_hidden_patient_name(qtbot, window, dicom_dir, tmp_path) -> None:
     path = child_copy(dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm", tmp_path)
     scan_and_select(qtbot, window, [path], path.name)
     viewer = window.viewer
-    fields = viewer._fields  # noqa: SLF001
+    fields = viewer._fields
     assert fields["Format"].text().startswith("DICOM")
     assert fields["Modality"].text() == "DX"
     assert fields["Size"].text() == "1024 × 1024 pixels"
@@ -305,7 +305,7 @@ def test_dicom_metadata_and_hidden_patient_name(qtbot, window, dicom_dir, tmp_pa
     assert viewer.patient_label.text() == "Hidden"
 
 
-def test_a_file_changed_since_its_scan_is_flagged(qtbot, window, images) -> None:  # noqa: ANN001
+def test_a_file_changed_since_its_scan_is_flagged(qtbot, window, images) -> None:
     scan_and_select(qtbot, window, images, images[1].name)
     viewer = window.viewer
     result = viewer._result
@@ -320,7 +320,7 @@ def test_a_file_changed_since_its_scan_is_flagged(qtbot, window, images) -> None
 def _details_text(viewer: ViewerPanel) -> str:
     """Everything the details panel shows (visible rows only)."""
     parts = [viewer.result_text.text()]
-    for label in viewer._fields.values():  # noqa: SLF001
+    for label in viewer._fields.values():
         if label.isVisibleTo(viewer):
             parts.append(label.text())
     if viewer.patient_label.isVisibleTo(viewer):
@@ -328,7 +328,7 @@ def _details_text(viewer: ViewerPanel) -> str:
     return "\n".join(parts)
 
 
-def test_an_unreadable_file_shows_nothing_of_the_previous_dicom(qtbot, window, dicom_dir, tmp_path) -> None:  # noqa: ANN001
+def test_an_unreadable_file_shows_nothing_of_the_previous_dicom(qtbot, window, dicom_dir, tmp_path) -> None:
     """Harm 1 of issue 15: the previous file's patient data beside an unreadable file."""
     dicom = child_copy(dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm", tmp_path)
     bad = tmp_path / "broken.png"
@@ -344,7 +344,7 @@ def test_an_unreadable_file_shows_nothing_of_the_previous_dicom(qtbot, window, d
     shown = _details_text(viewer)
     secrets = [xray.patient_name.replace("^", " "), "1024 × 1024", "DX", xray.patient_id]
     assert all(s and s in shown for s in secrets), shown
-    study_date = viewer._fields["Study date"].text()  # noqa: SLF001
+    study_date = viewer._fields["Study date"].text()
     window.select_row(rows[bad.name])
     # At once (while the load is in flight) and after the failure: only the file's own details.
     for moment in ("selected", "failed"):
@@ -355,8 +355,8 @@ def test_an_unreadable_file_shows_nothing_of_the_previous_dicom(qtbot, window, d
         for s in [*secrets, dicom.name] + ([study_date] if study_date != "–" else []):
             assert s not in shown, (moment, s, shown)
         assert not viewer.patient_label.isVisibleTo(viewer)
-        assert not viewer._fields["Size"].isVisibleTo(viewer)  # noqa: SLF001
-        assert viewer._fields["Reason"].text() not in ("", "–")  # noqa: SLF001
+        assert not viewer._fields["Size"].isVisibleTo(viewer)
+        assert viewer._fields["Reason"].text() not in ("", "–")
 
 
 def test_detail_rows_are_built_from_one_result_alone() -> None:
@@ -374,7 +374,7 @@ def test_detail_rows_are_built_from_one_result_alone() -> None:
     assert detail_rows(None) == {}
 
 
-def test_a_tiny_probability_is_shown_with_its_number_and_threshold(qtbot) -> None:  # noqa: ANN001
+def test_a_tiny_probability_is_shown_with_its_number_and_threshold(qtbot) -> None:
     from pneumo_desktop.core.results import NORMAL
 
     panel = ViewerPanel()
@@ -384,26 +384,26 @@ def test_a_tiny_probability_is_shown_with_its_number_and_threshold(qtbot) -> Non
         r = ScanResult("/nowhere/a.png", OK, 0.0001, NORMAL, "", threshold=0.42)
         panel.show_result(r)
         assert panel.result_text.text() == "Normal · pneumonia probability < 0.1 %"
-        assert panel._fields["Threshold"].text() == "42.0 % (model card)"  # noqa: SLF001
+        assert panel._fields["Threshold"].text() == "42.0 % (model card)"
         assert "not a diagnosis" in panel.meaning_label.text()
         panel.show_result(r.relabel(0.3))
-        assert panel._fields["Threshold"].text() == "30.0 % (set at this site)"  # noqa: SLF001
+        assert panel._fields["Threshold"].text() == "30.0 % (set at this site)"
     finally:
         panel.shutdown()
 
 
-def test_dicom_patient_id_age_and_study_date(qtbot, window, dicom_dir, tmp_path) -> None:  # noqa: ANN001
+def test_dicom_patient_id_age_and_study_date(qtbot, window, dicom_dir, tmp_path) -> None:
     # study 2004-08-31; the real film's birth date (1957) makes an adult the gate refuses
     path = child_copy(dicom_dir / "dx_chest_mono2_16bit_j2k_lossless.dcm", tmp_path, birth_date="20000101")
     scan_and_select(qtbot, window, [path], path.name)
-    fields = window.viewer._fields  # noqa: SLF001
+    fields = window.viewer._fields
     qtbot.waitUntil(lambda: fields["Age"].text() != "–", timeout=5_000)
     assert fields["Age"].text() == "4 years (from the birth date)"
     assert fields["Study date"].text() == "2004-08-31"
     assert fields["Patient ID"].isVisibleTo(window.viewer)
 
 
-def test_a_long_patient_id_does_not_widen_the_panel(qtbot) -> None:  # noqa: ANN001
+def test_a_long_patient_id_does_not_widen_the_panel(qtbot) -> None:
     panel = ViewerPanel()
     qtbot.addWidget(panel)
     try:
@@ -411,7 +411,7 @@ def test_a_long_patient_id_does_not_widen_the_panel(qtbot) -> None:  # noqa: ANN
         panel.show_result(short)
         before = panel.details.minimumSizeHint().width()
         panel.show_result(replace(short, path="/nowhere/b.dcm", patient_id="X" * 400))
-        assert panel._fields["Patient ID"].text() == "X" * 400  # noqa: SLF001
+        assert panel._fields["Patient ID"].text() == "X" * 400
         assert panel.details.minimumSizeHint().width() <= before  # it wraps; the layout does not move
     finally:
         panel.shutdown()

@@ -10,7 +10,7 @@ CHEST_J2K = "dx_chest_mono2_16bit_j2k_lossless.dcm"
 SR_FILE = "sr_comprehensive_no_pixel_data.dcm"
 
 
-def chest_dataset(dicom_dir: Path, name: str, patient_id: str):  # noqa: ANN201
+def chest_dataset(dicom_dir: Path, name: str, patient_id: str):
     """A shared chest film with the elements a DICOMDIR record needs filled in."""
     from pydicom import dcmread
 

@@ -50,7 +50,7 @@ class Receiver:
             t.start()
 
     @staticmethod
-    def _pump(stream, sink: list[str]) -> None:  # noqa: ANN001
+    def _pump(stream, sink: list[str]) -> None:
         for line in stream:
             sink.append(line)
 
@@ -94,7 +94,7 @@ def pacs():
 
     got: list[str] = []
 
-    def on_store(event) -> int:  # noqa: ANN001
+    def on_store(event) -> int:
         got.append(str(event.request.AffectedSOPClassUID))
         return 0
 

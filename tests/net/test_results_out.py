@@ -32,7 +32,7 @@ def pacs(monkeypatch):
     monkeypatch.setattr(_config, "STORE_RECV_CHUNKED_DATASET", False)
     got: list = []
 
-    def on_store(event) -> int:  # noqa: ANN001
+    def on_store(event) -> int:
         ds = event.dataset
         ds.file_meta = event.file_meta
         got.append(ds)
@@ -66,7 +66,7 @@ def scanned(tiny_model_dir, dicom_dir, tmp_path_factory):
     return predictor, results, sources
 
 
-def sr_items(sr) -> dict[str, object]:  # noqa: ANN001
+def sr_items(sr) -> dict[str, object]:
     """Concept meaning -> value of the SR's top-level content items."""
     out: dict[str, object] = {}
     for item in sr.ContentSequence:
