@@ -63,6 +63,9 @@ def _no_thread_left(qapp: QApplication) -> Iterator[None]:
         for t in threading.enumerate()
         if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
     ]
+    for t in leftover:  # a thread already told to stop may need a moment (a child process's pipe closing)
+        t.join(timeout=3.0)
+    leftover = [t for t in leftover if t.is_alive()]
     assert not leftover, f"threads left running: {leftover}"
 
 
