@@ -167,28 +167,19 @@ def _main(argv: list[str]) -> int:
         print(f"pneumo-scan: no files to scan in {', '.join(args.paths)}", file=sys.stderr)
         return 1
 
-    from .core.model import Predictor
     from .core.scan import FolderWatcher, Scanner
-    from .core.store import ResultsStore
 
-    try:
-        predictor = Predictor(args.model_dir, device=args.device, precision=args.precision)
-    except ModelError as exc:
-        print(f"pneumo-scan: {exc}", file=sys.stderr)
-        return 3
+    predictor = open_predictor(args, "pneumo-scan")
+    if isinstance(predictor, int):
+        return predictor
     from .site_cli import threshold_for_scan
 
     in_force = threshold_for_scan(args.site, predictor.card, args.threshold)  # user > site > card
     if in_force is None:
         return errors.EXIT_USAGE
-    try:
-        store = ResultsStore(args.store) if args.store else ResultsStore()
-        store.keep_patient_data = args.include_patient  # otherwise names and IDs are not kept
-        if args.retention_days is not None:
-            store.prune(args.retention_days)
-    except StoreError as exc:
-        print(f"pneumo-scan: {exc}", file=sys.stderr)
-        return errors.EXIT_STORE
+    store = open_store(args, "pneumo-scan", keep_patient_data=args.include_patient, retention_days=args.retention_days)
+    if isinstance(store, int):
+        return store
     scanner = Scanner(
         predictor, store=store, threshold=in_force.value, batch_size=args.batch_size,
         use_cache=not args.no_cache,
@@ -257,6 +248,34 @@ def _main(argv: list[str]) -> int:
     from .net.results_out import export_for_cli
 
     return export_for_cli(args, results, predictor)  # 6 when a DICOM result could not be sent
+
+
+def open_predictor(args: argparse.Namespace, prog: str):  # Predictor, or an exit code
+    """The model the options name, or exit code 3 with a one-line message (scan and calibrate)."""
+    from .core.model import Predictor
+
+    try:
+        return Predictor(args.model_dir, device=args.device, precision=args.precision)
+    except ModelError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return errors.EXIT_MODEL
+
+
+def open_store(
+    args: argparse.Namespace, prog: str, keep_patient_data: bool = False, retention_days: float | None = None
+):  # ResultsStore, or an exit code
+    """The results store the options name, or exit code 4 with a one-line message."""
+    from .core.store import ResultsStore
+
+    try:
+        store = ResultsStore(args.store) if args.store else ResultsStore()
+        store.keep_patient_data = keep_patient_data  # otherwise names and IDs are not kept
+        if retention_days is not None:
+            store.prune(retention_days)
+    except StoreError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return errors.EXIT_STORE
+    return store
 
 
 def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:

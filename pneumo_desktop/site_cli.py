@@ -12,7 +12,6 @@ import sys
 import threading
 from pathlib import Path
 
-from .core.errors import ModelError
 from .core.site import (
     ProfileStore,
     SiteError,
@@ -99,17 +98,15 @@ def calibrate_main(argv: list[str]) -> int:
         print(f"pneumo-scan calibrate: {exc}", file=sys.stderr)
         return 2
 
-    from .cli import ProgressBar
-    from .core.model import Predictor
+    from .cli import ProgressBar, open_predictor, open_store
     from .core.scan import Scanner
-    from .core.store import ResultsStore
 
-    try:
-        predictor = Predictor(args.model_dir, device=args.device, precision=args.precision)
-    except ModelError as exc:
-        print(f"pneumo-scan calibrate: {exc}", file=sys.stderr)
-        return 3
-    store = ResultsStore(args.store) if args.store else ResultsStore()
+    predictor = open_predictor(args, "pneumo-scan calibrate")
+    if isinstance(predictor, int):
+        return predictor
+    store = open_store(args, "pneumo-scan calibrate")
+    if isinstance(store, int):
+        return store
     scanner = Scanner(predictor, store=store, batch_size=args.batch_size, use_cache=not args.no_cache)
     bar = ProgressBar(not args.quiet)
     try:
