@@ -40,9 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="start from the weights of a checkpoint of the same architecture (any input size)")
     t.add_argument("--export", metavar="MODEL_DIR", help="export the best model here when done")
-    t.add_argument("--augment-kind", default="basic", choices=["basic", "shift", "shift-fov"],
+    t.add_argument("--augment-kind", default="basic", choices=["basic", "shift", "shift-fov", "shape"],
                    help="basic: the 2.0.0 geometry and intensity jitter; shift: every stress family at "
-                   "milder, random levels (training.augment); shift-fov: shift with a broader field-of-view stretch (0.85-1.18)")
+                   "milder, random levels (training.augment); shift-fov: shift with a broader field-of-view stretch (0.85-1.18); "
+                   "shape: shift-fov plus, half of the time, a class-conditional stretch that hides the film's shape")
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--schedule", default="plateau", choices=["plateau", "cosine"],
                    help="plateau: cut the LR 0.3x on a plateau, early stopping; cosine: decay to 0 over "
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="blocks 1..N-1 of VGG19 stay frozen (a cheaper fine-tune with --init-from)")
     t.add_argument("--stressed-tune", action="store_true",
                    help="select the best epoch on the tune split plus a stressed copy of it")
+    t.add_argument("--fov-tune", action="store_true",
+                   help="select also on two field-of-view copies of the tune split (squeezed 0.8, stretched 1.25)")
 
     e = sub.add_parser("evaluate", help="evaluate a model folder on a data split")
     e.add_argument("--model", required=True, help="model folder (model_card.json + .keras)")
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             augment=not args.no_augment, mixed_precision=args.mixed_precision, seed=args.seed,
             limit_per_class=args.limit_per_class, init_from=args.init_from,
             augment_kind=args.augment_kind, label_smoothing=args.label_smoothing, schedule=args.schedule,
-            warmup_steps=args.warmup_steps, ema=args.ema, stressed_tune=args.stressed_tune,
+            warmup_steps=args.warmup_steps, ema=args.ema, stressed_tune=args.stressed_tune, fov_tune=args.fov_tune,
             train_from_block=args.train_from_block,
         )
         from .train import precision_report

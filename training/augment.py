@@ -21,6 +21,13 @@ class ShiftAugmentConfig:
     scale: tuple[float, float] = (0.95, 1.06)  # stress: 0.90 (zoom out) and a 10% border crop
     shift: float = 0.04  # fraction of the side
     aspect: tuple[float, float] = (0.92, 1.08)  # horizontal stretch (squash of other film shapes)
+    # Shape matching (the film-shape shortcut, docs/model.md): with this probability a film gets a
+    # class-conditional stretch instead, NORMAL squeezed by shape_normal and PNEUMONIA widened by
+    # shape_pneumonia, so that the anatomy's apparent width no longer tells the classes apart (the
+    # median film shapes differ by 0.81). Stress: 0.8 and 1.25, outside both ranges.
+    p_shape_match: float = 0.0
+    shape_normal: tuple[float, float] = (0.81, 1.0)
+    shape_pneumonia: tuple[float, float] = (1.0, 1.23)
     # exposure and contrast
     p_intensity: float = 0.8
     gamma: tuple[float, float] = (0.78, 1.3)  # stress: 0.6 and 1.6
@@ -50,15 +57,20 @@ def augment_shift(
     rng: np.random.Generator,
     cfg: ShiftAugmentConfig,
     reference: np.ndarray | None = None,
+    label: int | None = None,
 ) -> np.ndarray:
     """One random acquisition change of a resized [0, 1] training image (``reference``: another
-    training image, for histogram matching)."""
+    training image, for histogram matching; ``label``: the film's class, for shape matching)."""
+    if label is not None and cfg.p_shape_match > 0 and rng.random() < cfg.p_shape_match:
+        aspect = rng.uniform(*(cfg.shape_pneumonia if label else cfg.shape_normal))
+    else:
+        aspect = rng.uniform(*cfg.aspect)
     out = P.affine(
         img,
         angle_deg=rng.uniform(-cfg.rotation_deg, cfg.rotation_deg),
         scale=rng.uniform(*cfg.scale),
         shift=tuple(rng.uniform(-cfg.shift, cfg.shift, size=2)),
-        aspect=rng.uniform(*cfg.aspect),
+        aspect=aspect,
     )
     if reference is not None and rng.random() < cfg.p_histmatch:
         out = P.match_histogram(out, reference, rng.uniform(*cfg.histmatch_alpha))
@@ -97,5 +109,6 @@ def ranges_disjoint_from_stress(cfg: ShiftAugmentConfig | None = None) -> dict[s
         "noise": S["noise_sigma"] > cfg.noise_sigma[1],
         "jpeg": S["jpeg_quality"] < cfg.jpeg_quality[0],
         "histmatch": S["histmatch_alpha"] > cfg.histmatch_alpha[1],
-        "fov": S["fov_narrow"] < cfg.aspect[0] and S["fov_wide"] > cfg.aspect[1],
+        "fov": S["fov_narrow"] < min(cfg.aspect[0], cfg.shape_normal[0])
+        and S["fov_wide"] > max(cfg.aspect[1], cfg.shape_pneumonia[1]),
     }

@@ -201,7 +201,10 @@ def make_sequence(
 
                 refs = rng.integers(len(resized), size=len(imgs))
                 imgs = np.stack(
-                    [augment_shift(im, rng, augment_cfg, resized[r]) for im, r in zip(imgs, refs, strict=True)]
+                    [
+                        augment_shift(im, rng, augment_cfg, resized[r], int(lab))
+                        for im, r, lab in zip(imgs, refs, y[sel], strict=True)
+                    ]
                 )
             xb = to_inputs(imgs, spec)
             yb = y[sel].reshape(-1, 1)

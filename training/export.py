@@ -341,6 +341,8 @@ def _train_command(config: dict, size: int) -> str:
             cmd += f" {flag} {config[key]}"
     if config.get("stressed_tune"):
         cmd += " --stressed-tune"
+    if config.get("fov_tune"):
+        cmd += " --fov-tune"
     if config.get("dtype_policy", "float32") != "float32":
         cmd += f" (dtype policy {config['dtype_policy']}, {config.get('backend', '?')} backend)"
     return cmd

@@ -153,6 +153,17 @@ def stress_mix(images: np.ndarray, seed: int = 1) -> np.ndarray:
     return out
 
 
+def fov_copies(images: np.ndarray) -> list[np.ndarray]:
+    """The set squeezed and stretched at the two field-of-view stress levels (deterministic)."""
+    rng = np.random.default_rng(0)
+    return [
+        np.stack([resize_gray(perturb_one(im, fam, rng, None), images.shape[1]) for im in images]).astype(
+            images.dtype, copy=False
+        )
+        for fam in ("fov_0.8", "fov_1.25")
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Evaluation of a model folder
 

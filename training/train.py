@@ -53,6 +53,7 @@ class TrainConfig:
     warmup_steps: int = 0  # cosine: linear warm-up from 0
     ema: float = 0.0  # > 0: keep an exponential moving average of the weights (this momentum)
     stressed_tune: bool = False  # select on the tune split plus a stressed copy of it
+    fov_tune: bool = False  # ... and two field-of-view copies of it (the stress levels 0.8 and 1.25)
     train_from_block: int = 1  # > 1: blocks below it stay frozen (cheaper fine-tuning)
 
 
@@ -256,6 +257,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
         x_tune = np.concatenate([x_tune, D.to_inputs(stress_mix(d["x_tune"], seed=cfg.seed + 1), spec)])
         y_tune = np.concatenate([y_tune, y_tune])
+    if cfg.fov_tune:
+        # The film-shape shortcut (docs/model.md): selection pools the tune films squeezed and stretched
+        # (tune is never val, so the stress levels stay a test there), so a model that reads the
+        # anatomy's width as evidence loses pooled AUC.
+        from .stress import fov_copies
+
+        clean = d["x_tune"]
+        x_tune = np.concatenate([x_tune, *(D.to_inputs(c, spec) for c in fov_copies(clean))])
+        y1 = d["y_tune"].reshape(-1, 1)
+        y_tune = np.concatenate([y_tune, y1, y1])
 
     verbose = 1 if sys.stdout.isatty() else 2
     callbacks = [
@@ -339,11 +350,13 @@ def _loss(cfg: TrainConfig):
 def _augment_config(cfg: TrainConfig):
     if not cfg.augment:
         return None
-    if cfg.augment_kind in ("shift", "shift-fov"):
+    if cfg.augment_kind in ("shift", "shift-fov", "shape"):
         from .augment import ShiftAugmentConfig
 
         if cfg.augment_kind == "shift-fov":  # a broader field-of-view (aspect) stretch, still inside the stress levels
             return ShiftAugmentConfig(aspect=(0.85, 1.18))
+        if cfg.augment_kind == "shape":  # shift-fov plus class-conditional shape matching half of the time
+            return ShiftAugmentConfig(aspect=(0.85, 1.18), p_shape_match=0.5)
         return ShiftAugmentConfig()
     if cfg.augment_kind == "basic":
         return D.AugmentConfig()

@@ -215,3 +215,45 @@ def test_pooled_threshold_keeps_the_wilson_margin_of_the_clean_positives():
     k = round(required * 100)
     assert wilson_lower_bound(k, 100, 0.95) >= 0.95 > wilson_lower_bound(k - 1, 100, 0.95)
     assert np.mean(p_pooled[y_pooled == 1] >= thr) >= required
+
+
+def test_shape_matching_squeezes_normal_and_widens_pneumonia_inside_the_stress_levels():
+    from training.train import TrainConfig, _augment_config
+
+    cfg = _augment_config(TrainConfig(data="x", out="y", augment_kind="shape"))
+    assert isinstance(cfg, ShiftAugmentConfig) and cfg.p_shape_match == 0.5
+    assert all(ranges_disjoint_from_stress(cfg).values())
+    # a shape range that reaches a field-of-view stress level is caught
+    assert not ranges_disjoint_from_stress(ShiftAugmentConfig(shape_normal=(0.8, 1.0)))["fov"]
+    # always matched: a NORMAL film's anatomy only gets narrower, a PNEUMONIA film's only wider
+    always = ShiftAugmentConfig(
+        p_shape_match=1.0,
+        rotation_deg=0.0,
+        scale=(1.0, 1.0),
+        shift=0.0,
+        p_intensity=0.0,
+        p_window=0.0,
+        p_blur=0.0,
+        p_sharpen=0.0,
+        p_noise=0.0,
+        p_jpeg=0.0,
+        p_histmatch=0.0,
+    )
+    bar = np.zeros((64, 64), np.float32)
+    bar[:, 24:40] = 1.0  # a vertical band 16 px wide, centred
+    widths = {}
+    for label in (0, 1):
+        w = [
+            float(augment_shift(bar, np.random.default_rng(s), always, None, label).mean(axis=0).sum())
+            for s in range(20)
+        ]
+        widths[label] = (min(w), max(w))
+    assert widths[0][1] <= 16.5 and widths[0][0] < 15.5
+    assert widths[1][0] >= 15.5 and widths[1][1] > 16.5
+
+
+def test_fov_copies_are_the_two_stress_levels():
+    x = np.stack(_films(2, 32))
+    narrow, wide = S.fov_copies(x)
+    assert narrow.shape == wide.shape == x.shape
+    assert not np.array_equal(narrow, x) and not np.array_equal(wide, narrow)
