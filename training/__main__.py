@@ -1,4 +1,4 @@
-"""Command line of the training package: ``python -m training {train,evaluate,export,quality,stress}``."""
+"""Command line of the training package: ``python -m training {train,evaluate,export,quality,stress,calibrate,soup}``."""
 
 from __future__ import annotations
 
@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--val-predictions", default=None, metavar="NPZ",
                    help="stress_predictions.npz of the same weights on val, to rescore the card's val metrics")
 
+    w = sub.add_parser("soup", help="interpolate a fine-tuned run's weights with its starting checkpoint (WiSE-FT)")
+    w.add_argument("--run", required=True, help="run folder written by train (its best.keras)")
+    w.add_argument("--start", required=True, help="the checkpoint the run was initialised from (--init-from)")
+    w.add_argument("--alpha", type=float, required=True, help="weight of the run: 1 = the run, 0 = the start")
+    w.add_argument("--out", required=True, help="run folder to write (then export it as usual)")
+
     args = parser.parse_args(argv)
     if args.cmd == "export" and args.sensitivity_confidence and not 0.5 <= args.sensitivity_confidence < 1:
         parser.error("--sensitivity-confidence must be 0 (off) or in [0.5, 1)")
@@ -209,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
             from .stress import write_to_card
 
             write_to_card(args.model, report, "python -m training " + " ".join(argv if argv is not None else sys.argv[1:]))
+        return 0
+    if args.cmd == "soup":
+        from .soup import soup
+
+        soup(args.run, args.start, args.alpha, args.out)
         return 0
     if args.cmd == "calibrate":
         from .recalibrate import recalibrate

@@ -343,6 +343,12 @@ def _train_command(config: dict, size: int) -> str:
         cmd += " --stressed-tune"
     if config.get("fov_tune"):
         cmd += " --fov-tune"
+    if config.get("soup"):
+        sp = config["soup"]
+        cmd += (
+            f"; then python -m training soup --run {Path(sp['run']).name} --start {Path(sp['start']).name} "
+            f"--alpha {sp['alpha']:g}"
+        )
     if config.get("dtype_policy", "float32") != "float32":
         cmd += f" (dtype policy {config['dtype_policy']}, {config.get('backend', '?')} backend)"
     return cmd

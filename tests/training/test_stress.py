@@ -257,3 +257,17 @@ def test_fov_copies_are_the_two_stress_levels():
     narrow, wide = S.fov_copies(x)
     assert narrow.shape == wide.shape == x.shape
     assert not np.array_equal(narrow, x) and not np.array_equal(wide, narrow)
+
+
+def test_weight_interpolation_is_linear_and_checks_shapes():
+    from training.soup import interpolate_weights
+
+    a = [np.zeros((2, 3), np.float32), np.ones(4, np.float32)]
+    b = [np.full((2, 3), 4.0, np.float32), np.full(4, 3.0, np.float32)]
+    mid = interpolate_weights(a, b, 0.25)
+    np.testing.assert_allclose(mid[0], 1.0)
+    np.testing.assert_allclose(mid[1], 1.5)
+    assert mid[0].dtype == np.float32
+    np.testing.assert_array_equal(interpolate_weights(a, b, 1.0)[1], b[1])
+    with pytest.raises(ValueError):
+        interpolate_weights(a, [b[0], np.ones(5, np.float32)], 0.5)
