@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--stress-calibration", type=int, default=0, metavar="K",
                    help="fit temperature and threshold on the tune split plus K stressed copies of each "
                    "tune film (0: the clean tune split only)")
+    x.add_argument("--calibration-fov", action="store_true",
+                   help="with --stress-calibration: the copies are drawn from the field-of-view families too")
     x.add_argument("--notes", default=None, help="free text for the card's training.notes")
     x.add_argument("--precision", default="off", choices=["auto", "bf16", "off"],
                    help="inference precision of the export's predictions (off = float32)")
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", required=True, help="model folder to write")
     c.add_argument("--copies", type=int, default=3, help="stressed copies of each tune film")
     c.add_argument("--precision", default="auto", choices=["auto", "bf16", "off"])
+    c.add_argument("--fov", action="store_true", help="draw the copies from the field-of-view families too")
     c.add_argument("--val-predictions", default=None, metavar="NPZ",
                    help="stress_predictions.npz of the same weights on val, to rescore the card's val metrics")
 
@@ -224,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "calibrate":
         from .recalibrate import recalibrate
 
-        card = recalibrate(args.model, args.data, args.out, args.copies, args.precision, args.val_predictions)
+        card = recalibrate(
+            args.model, args.data, args.out, args.copies, args.precision, args.val_predictions, with_fov=args.fov
+        )
         print(f"temperature {card['temperature']:.4f}, threshold {card['threshold']:.4f}")
         return 0
     if args.cmd == "quality":
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         export(args.run, args.out, target_sensitivity=args.target_sensitivity, version=args.version,
                sensitivity_confidence=args.sensitivity_confidence or None,
                data=args.data, stress_calibration=args.stress_calibration, precision=args.precision,
-               notes=args.notes)
+               notes=args.notes, calibration_fov=args.calibration_fov)
         return 0
     return 2
 

@@ -90,6 +90,7 @@ def export(
     stress_calibration: int = 0,
     precision: str = "off",
     notes: str | None = None,
+    calibration_fov: bool = False,
 ) -> dict:
     """Write ``out_dir`` (model file, card, OOD reference, evaluation plots); returns the card.
 
@@ -146,9 +147,9 @@ def export(
     stressed = None
     if stress_calibration > 0:
         from .evaluate import predict_probs
-        from .stress import _inputs, _load_native, pooled_threshold, stressed_copies
+        from .stress import _inputs, _load_native, calibration_families, pooled_threshold, stressed_copies
 
-        copies, source = stressed_copies(_load_native(tune_items), stress_calibration)
+        copies, source = stressed_copies(_load_native(tune_items), stress_calibration, with_fov=calibration_fov)
         raw_stressed = predict_probs(runner, _inputs(copies, spec), batch_size=64)
         y_stressed = y_tune[np.array(source)]
         y_cal = np.concatenate([y_tune, y_stressed])
@@ -159,6 +160,7 @@ def export(
         )
         stressed = {
             "copies_per_film": stress_calibration,
+            "families": calibration_families(calibration_fov),
             "n": int(len(y_stressed)),
             "required_pooled_sensitivity": required,
             "ece_stressed_tune_before": float(ece(y_stressed, raw_stressed)),

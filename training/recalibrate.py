@@ -32,12 +32,21 @@ def recalibrate(
     val_predictions: str | Path | None = None,
     target_sensitivity: float = 0.95,
     confidence: float = 0.95,
+    with_fov: bool = False,
 ) -> dict:
     from pneumo_desktop.core.card import ModelCard, sha256_file, write_card
 
     from .evaluate import evaluate_arrays
     from .export import _round
-    from .stress import _inputs, _load_native, build_predictor, pooled_threshold, split_items, stressed_copies
+    from .stress import (
+        _inputs,
+        _load_native,
+        build_predictor,
+        calibration_families,
+        pooled_threshold,
+        split_items,
+        stressed_copies,
+    )
 
     card = ModelCard.load(model_dir)
     spec = card.preprocessing
@@ -49,7 +58,7 @@ def recalibrate(
     native = _load_native(tune)
     y_tune = np.array([it.label for it in tune], np.float64)
     raw_tune = predict(_inputs(native, spec))
-    stressed, source = stressed_copies(native, copies)
+    stressed, source = stressed_copies(native, copies, with_fov=with_fov)
     raw_stressed = predict(_inputs(stressed, spec))
     y_stressed = y_tune[np.array(source)]
     y_cal = np.concatenate([y_tune, y_stressed])
@@ -88,6 +97,7 @@ def recalibrate(
         "inference_precision": getattr(predict, "policy", "float32"),
         "stressed_tune": {
             "copies_per_film": copies,
+            "families": calibration_families(with_fov),
             "n": int(len(y_stressed)),
             "required_pooled_sensitivity": required,
             "ece_stressed_tune_before": float(

@@ -153,6 +153,11 @@ def stress_mix(images: np.ndarray, seed: int = 1) -> np.ndarray:
     return out
 
 
+def calibration_families(with_fov: bool) -> list[str]:
+    """The families stressed calibration copies are drawn from."""
+    return ACQUISITION_FAMILIES + (["fov_0.8", "fov_1.25"] if with_fov else [])
+
+
 def fov_copies(images: np.ndarray) -> list[np.ndarray]:
     """The set squeezed and stretched at the two field-of-view stress levels (deterministic)."""
     rng = np.random.default_rng(0)
@@ -471,11 +476,14 @@ def apply_t(raw: np.ndarray, temperature: float) -> np.ndarray:
     return apply_temperature(raw, temperature)
 
 
-def stressed_copies(images: list[np.ndarray], k: int, seed: int = 11) -> tuple[list[np.ndarray], list[int]]:
+def stressed_copies(
+    images: list[np.ndarray], k: int, seed: int = 11, with_fov: bool = False
+) -> tuple[list[np.ndarray], list[int]]:
     """``k`` stressed copies of every image, each under a different family drawn at random (seeded);
     returns the copies and the index of each copy's source image. Used to calibrate on data that
-    resembles a shift (the tune split, never val)."""
-    names = ACQUISITION_FAMILIES
+    resembles a shift (the tune split, never val). ``with_fov``: the field-of-view families are
+    drawn too."""
+    names = calibration_families(with_fov)
     rng = np.random.default_rng(seed)
     n = len(images)
     copies: list[np.ndarray] = []

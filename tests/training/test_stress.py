@@ -271,3 +271,11 @@ def test_weight_interpolation_is_linear_and_checks_shapes():
     np.testing.assert_array_equal(interpolate_weights(a, b, 1.0)[1], b[1])
     with pytest.raises(ValueError):
         interpolate_weights(a, [b[0], np.ones(5, np.float32)], 0.5)
+
+
+def test_calibration_copies_can_include_the_field_of_view_families():
+    assert "fov_0.8" not in S.calibration_families(False)
+    assert {"fov_0.8", "fov_1.25"} <= set(S.calibration_families(True))
+    films = _films(3, 32)
+    copies, src = S.stressed_copies(films, 14, seed=5, with_fov=True)
+    assert len(copies) == 3 * 14 and sorted(set(src)) == [0, 1, 2]
