@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from pneumo_desktop.core.preprocess import PreprocessSpec
 
 from . import data as D
 from .model import build_model, set_base_trainable
+
+if TYPE_CHECKING:  # for the annotation only: augment is imported where it is used
+    from .augment import ShiftAugmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +351,7 @@ def _loss(cfg: TrainConfig):
     return "binary_crossentropy"
 
 
-def _augment_config(cfg: TrainConfig):
+def _augment_config(cfg: TrainConfig) -> D.AugmentConfig | ShiftAugmentConfig | None:
     if not cfg.augment:
         return None
     if cfg.augment_kind in ("shift", "shift-fov", "shape"):

@@ -255,9 +255,10 @@ class Gate:
     def judge(self, thumbs: list[np.ndarray | None]) -> list[QualityIssue | None]:
         """One network call for the thumbnails of a batch (None entries are skipped)."""
         out: list[QualityIssue | None] = [None] * len(thumbs)
-        idx = [i for i, t in enumerate(thumbs) if t is not None]
-        if self.net is None or not idx:
+        present = [(i, t) for i, t in enumerate(thumbs) if t is not None]
+        if self.net is None or not present:
             return out
-        for i, found in zip(idx, self.net.judge([thumbs[i] for i in idx]), strict=True):
+        found_all = self.net.judge([t for _, t in present])
+        for (i, _), found in zip(present, found_all, strict=True):
             out[i] = found
         return out
