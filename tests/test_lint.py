@@ -1,4 +1,4 @@
-"""House rules, checked with every test run: ruff, and the import contracts (core is Qt-free)."""
+"""House rules, checked with every test run: ruff, the import contracts (core is Qt-free), and mypy."""
 
 import shutil
 import subprocess
@@ -20,4 +20,10 @@ def test_ruff_clean():
 
 def test_import_contracts():
     proc = subprocess.run([_tool("lint-imports")], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_clean():
+    """The type checker over pneumo_desktop and training ([tool.mypy] in pyproject.toml) finds nothing."""
+    proc = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

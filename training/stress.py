@@ -213,7 +213,7 @@ def build_predictor(model_path: Path, precision: str = "auto"):
     def predict(x: np.ndarray) -> np.ndarray:
         return predict_probs(model, x, batch_size=64)
 
-    predict.policy = policy  # type: ignore[attr-defined]
+    predict.policy = policy  # type: ignore[attr-defined]  # read back with getattr for the report
     return predict
 
 
