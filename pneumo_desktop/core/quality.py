@@ -24,6 +24,7 @@ import numpy as np
 
 from .images import XRay
 from .population import NOT_CHECKED, Population, adult_message, population_of, warning_message
+from .quality_issue import QualityIssue
 
 #: Shortest side (pixels) that the model can judge; downsized training images were >= 224 px, the model input is smaller.
 MIN_SIDE_FOR_MODEL = 100
@@ -53,12 +54,6 @@ NON_CHEST_MODALITIES = {
 }
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "WHOLEBODY", "PORT CHEST"}
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD"}
-
-
-@dataclass(frozen=True)
-class QualityIssue:
-    code: str
-    message: str
 
 
 def check_xray(xray: XRay) -> QualityIssue | None:

@@ -147,13 +147,14 @@ class RemotePredictor:
         with self._lock:
             proc, conn = self._proc, self._conn
             self._proc = self._conn = None
-        if proc is None or conn is None:
+        if proc is None:
             return
-        try:
-            conn.send(("quit", None))
-        except (OSError, ValueError):
-            pass
-        conn.close()
+        if conn is not None:
+            try:
+                conn.send(("quit", None))
+            except (OSError, ValueError):
+                pass
+            conn.close()
         if wait <= 0:
             return
         proc.join(wait)
