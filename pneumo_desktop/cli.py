@@ -15,14 +15,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .core import errors
 from .core.errors import ExportError, ModelError, StoreError
 from .core.results import ScanResult, summarise, write_csv, write_json
+
+if TYPE_CHECKING:
+    from .core.stopping import StopRequest
 
 log = logging.getLogger("pneumo_desktop.cli")
 
@@ -278,7 +281,7 @@ def open_store(
     return store
 
 
-def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:
+def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: StopRequest) -> None:
     folders = ", ".join(str(f) for f in watcher.folders)
     print(f"Watching {folders} for new files (Ctrl+C to stop)...", file=sys.stderr)
     from .core.outputs import own_outputs

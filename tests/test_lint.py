@@ -1,4 +1,4 @@
-"""House rules, checked with every test run: ruff, and the import contracts (core is Qt-free)."""
+"""House rules, checked with every test run: ruff, the import contracts (core is Qt-free), and mypy."""
 
 import shutil
 import subprocess
@@ -21,3 +21,20 @@ def test_ruff_clean():
 def test_import_contracts():
     proc = subprocess.run([_tool("lint-imports")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_clean():
+    """The type checker over pneumo_desktop and training ([tool.mypy] in pyproject.toml) finds nothing."""
+    proc = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_import_time_cycle():
+    """No two modules import each other when imported (scripts/import_cycles.py; deferred imports
+    inside functions are reported by the script, not failed here)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "import_cycles.py"), "pneumo_desktop", "training"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("import time: 0 cycle(s)"), proc.stdout

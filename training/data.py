@@ -9,12 +9,16 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pneumo_desktop.core.errors import XRayLoadError
 from pneumo_desktop.core.images import load_xray
 from pneumo_desktop.core.preprocess import PreprocessSpec, finish, resize_gray
+
+if TYPE_CHECKING:  # for the annotation only: augment is imported where it is used
+    from .augment import ShiftAugmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +108,9 @@ def load_resized(items: list[Item], size: int, workers: int = 4) -> tuple[np.nda
 
     with ThreadPoolExecutor(workers) as pool:
         arrays = list(pool.map(one, items))
-    keep = [i for i, a in enumerate(arrays) if a is not None]
-    x = np.stack([arrays[i] for i in keep]).astype(np.float32)
-    y = np.array([items[i].label for i in keep], dtype=np.float32)
+    kept = [(it, a) for it, a in zip(items, arrays, strict=True) if a is not None]
+    x = np.stack([a for _, a in kept]).astype(np.float32)
+    y = np.array([it.label for it, _ in kept], dtype=np.float32)
     return x, y
 
 
@@ -168,7 +172,7 @@ def make_sequence(
     spec: PreprocessSpec,
     batch_size: int,
     seed: int,
-    augment_cfg: AugmentConfig | object | None,
+    augment_cfg: AugmentConfig | ShiftAugmentConfig | None,
     weights: dict[int, float] | None,
     workers: int = 1,
 ):

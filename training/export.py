@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -199,7 +200,7 @@ def export(
             log.exception("history plot failed")
     epochs = max(0, sum(1 for _ in history.open()) - 1) if history.exists() else None
 
-    card = {
+    card: dict[str, Any] = {
         "name": "pneumo-vgg19",
         "version": version or dt.date.today().strftime("%Y.%m.%d"),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -331,7 +332,7 @@ def _train_command(config: dict, size: int) -> str:
             cmd += f" {flag} {config[key]:g}"
     if config.get("init_from"):
         cmd += f" --init-from {config['init_from']}"
-    for key, flag, default in (
+    for key, flag, usual in (
         ("train_from_block", "--train-from-block", 1),
         ("augment_kind", "--augment-kind", "basic"),
         ("label_smoothing", "--label-smoothing", 0.0),
@@ -339,7 +340,7 @@ def _train_command(config: dict, size: int) -> str:
         ("warmup_steps", "--warmup-steps", 0),
         ("ema", "--ema", 0.0),
     ):
-        if config.get(key, default) != default:
+        if config.get(key, usual) != usual:
             cmd += f" {flag} {config[key]}"
     if config.get("stressed_tune"):
         cmd += " --stressed-tune"
@@ -385,7 +386,7 @@ def _weights_description(weights: str) -> str:
 
 
 def _round(metrics: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in metrics.items():
         if isinstance(v, float):
             out[k] = round(v, 4)

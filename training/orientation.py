@@ -305,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     paths = list_films(args.data / "train")
     if args.limit:
-        paths = list(rng.choice(paths, size=min(args.limit, len(paths)), replace=False))
+        # the same draw as choosing from the list itself: Generator.choice picks indices either way
+        picked = rng.choice(len(paths), size=min(args.limit, len(paths)), replace=False)
+        paths = [paths[int(i)] for i in picked]
     train_p = [p for p in paths if not is_tune(p)]
     tune_p = [p for p in paths if is_tune(p)]
     val_p = list_films(args.data / "val")

@@ -114,14 +114,17 @@ def evaluate_gate(model_dir: str | Path, data_dir: str | Path, dicom_dir: str | 
     if dicom_dir is not None:
         chest_dicoms = scanner.scan_all(sorted(p for p in Path(dicom_dir).glob("*.dcm")
                                                if p.name.startswith(CHEST_DICOM_PREFIXES)))
+    chest_rate = len(wrongly) / max(len(chest_results), 1)
+    non_chest_rejected = len(judged) - len(accepted)
+    non_chest_rate = non_chest_rejected / max(len(judged), 1)
     report = {
         "val_chest_xrays": len(chest_results),
         "val_chest_xrays_rejected": len(wrongly),
-        "val_chest_xray_rejection_rate": len(wrongly) / max(len(chest_results), 1),
+        "val_chest_xray_rejection_rate": chest_rate,
         "val_rejection_reasons": dict(reasons),
         "non_chest_images": len(judged),
-        "non_chest_rejected": len(judged) - len(accepted),
-        "non_chest_rejection_rate": (len(judged) - len(accepted)) / max(len(judged), 1),
+        "non_chest_rejected": non_chest_rejected,
+        "non_chest_rejection_rate": non_chest_rate,
         "non_chest_accepted_files": [Path(r.path).name for r in accepted],
         "non_chest_undecodable_files": [Path(r.path).name for r in non_chest_results if r.status not in (OK, REJECTED)],
         "chest_dicoms": {Path(r.path).name: f"{r.status} {r.reason_code}".strip() for r in chest_dicoms},
@@ -130,8 +133,7 @@ def evaluate_gate(model_dir: str | Path, data_dir: str | Path, dicom_dir: str | 
         "secondary captures)",
     }
     log.info("quality gate: %d/%d val chest X-rays rejected (%.1f%%); %d/%d non-chest images rejected (%.1f%%)",
-             len(wrongly), len(chest_results), 100 * report["val_chest_xray_rejection_rate"],
-             report["non_chest_rejected"], len(judged), 100 * report["non_chest_rejection_rate"])
+             len(wrongly), len(chest_results), 100 * chest_rate, non_chest_rejected, len(judged), 100 * non_chest_rate)
     if write:
         card_path = Path(model_dir) / CARD_NAME
         card = json.loads(card_path.read_text())

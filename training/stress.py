@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -132,7 +133,7 @@ def perturb_set(images: list[np.ndarray], family: str, seed: int = 0) -> list[np
     rng = np.random.default_rng([seed, SEED_ORDER.index(family)])
     n = len(images)
     partner = (np.arange(n) + rng.integers(1, max(n, 2))) % max(n, 1) if n > 1 else np.zeros(n, int)
-    out = []
+    out: list[np.ndarray] = []
     for i, img in enumerate(images):
         ref = images[int(partner[i])] if n > 1 else img
         out.append(perturb_one(img, family, np.random.default_rng([seed, i, len(out)]), ref))
@@ -212,7 +213,7 @@ def build_predictor(model_path: Path, precision: str = "auto"):
     def predict(x: np.ndarray) -> np.ndarray:
         return predict_probs(model, x, batch_size=64)
 
-    predict.policy = policy  # type: ignore[attr-defined]
+    predict.policy = policy  # type: ignore[attr-defined]  # read back with getattr for the report
     return predict
 
 
@@ -438,13 +439,10 @@ def evaluate_stress(
                 )
             ),
         }
-    np.savez_compressed(
-        out / "stress_predictions.npz",
-        y=y,
-        later=later,
-        aspect_idx=aspect_idx,
-        **{f"raw_{k}": v for k, v in raw.items()},
-    )
+    # Any: numpy's stub would also pass these keywords to allow_pickle (a bool, since numpy 2.1)
+    arrays: dict[str, Any] = {"y": y, "later": later, "aspect_idx": aspect_idx}
+    arrays.update({f"raw_{k}": v for k, v in raw.items()})
+    np.savez_compressed(out / "stress_predictions.npz", **arrays)
     (out / "stress.json").write_text(json.dumps(report, indent=2))
     md = markdown_table(
         rows,

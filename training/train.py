@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from pneumo_desktop.core.preprocess import PreprocessSpec
 
 from . import data as D
 from .model import build_model, set_base_trainable
+
+if TYPE_CHECKING:  # for the annotation only: augment is imported where it is used
+    from .augment import ShiftAugmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +351,7 @@ def _loss(cfg: TrainConfig):
     return "binary_crossentropy"
 
 
-def _augment_config(cfg: TrainConfig):
+def _augment_config(cfg: TrainConfig) -> D.AugmentConfig | ShiftAugmentConfig | None:
     if not cfg.augment:
         return None
     if cfg.augment_kind in ("shift", "shift-fov", "shape"):
@@ -391,7 +395,7 @@ def _timer_base():
     return keras.callbacks.Callback
 
 
-class _LogProgress(_timer_base()):  # type: ignore[misc]
+class _LogProgress(_timer_base()):  # type: ignore[misc]  # keras's Callback, imported lazily
     """Throughput in the log every 20 batches, for runs in the background (no tty, no bar)."""
 
     def __init__(self, batch_size: int) -> None:
@@ -416,7 +420,7 @@ def _truncate_history(history_csv: Path, epochs: int) -> None:
     history_csv.write_text("".join(lines[: epochs + 1]))
 
 
-class _LastCheckpoint(_timer_base()):  # type: ignore[misc]
+class _LastCheckpoint(_timer_base()):  # type: ignore[misc]  # keras's Callback, imported lazily
     """``last.keras`` (weights and optimizer, for ``--resume``) every ``every`` epochs and at the end.
 
     The number of epochs the checkpoint holds is written beside it (``last.json``), so a resumed
@@ -456,7 +460,7 @@ class _LastCheckpoint(_timer_base()):  # type: ignore[misc]
         self.saved = self.epochs
 
 
-class _TimeBudget(_timer_base()):  # type: ignore[misc]
+class _TimeBudget(_timer_base()):  # type: ignore[misc]  # keras's Callback, imported lazily
     """Stops training after the epoch that crosses a wall-clock budget (e.g. a lent GPU's time).
 
     The clock starts when the callback is made (before the data is loaded) and runs across both
@@ -479,7 +483,7 @@ class _TimeBudget(_timer_base()):  # type: ignore[misc]
             self.model.stop_training = True
 
 
-class _CosineSchedule(_timer_base()):  # type: ignore[misc]
+class _CosineSchedule(_timer_base()):  # type: ignore[misc]  # keras's Callback, imported lazily
     """Cosine decay of the learning rate to zero, per batch, after a linear warm-up.
 
     Without a time budget the decay spans ``cfg.epochs``. With one, the number of epochs is fixed
@@ -525,7 +529,7 @@ class _CosineSchedule(_timer_base()):  # type: ignore[misc]
             self.model.stop_training = True
 
 
-class _Timer(_timer_base()):  # type: ignore[misc]
+class _Timer(_timer_base()):  # type: ignore[misc]  # keras's Callback, imported lazily
     """Accumulates wall-clock training time across resumed runs (for the model card)."""
 
     def __init__(self, path: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .preprocess import normalise, resize_gray
+from .quality_issue import QualityIssue
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,11 @@ class PresentationThresholds:
         )
 
 
-def presentation_issue(verdict: PresentationVerdict, thresholds: PresentationThresholds):
-    """The :class:`~pneumo_desktop.core.quality.QualityIssue` for a badly presented film, or None.
+def presentation_issue(verdict: PresentationVerdict, thresholds: PresentationThresholds) -> QualityIssue | None:
+    """The :class:`~pneumo_desktop.core.quality_issue.QualityIssue` for a badly presented film, or None.
 
     Orientation is checked first (an upside-down negative is reported as upside down).
     """
-    from .quality import QualityIssue
-
     if verdict.not_upright > thresholds.not_upright:
         kind = verdict.likely_orientation
         if kind == "upright":  # not upright overall, but no single rotation dominates

@@ -53,7 +53,7 @@ class OutputFilter:
     def __contains__(self, path: object) -> bool:
         if not isinstance(path, (str, os.PathLike)):
             return False
-        key = _key(path)  # type: ignore[arg-type]
+        key = _key(path)
         if key in self._exact or any(key.startswith(p) for p in self._prefixes):
             return True
         folder, name = os.path.split(key)

@@ -64,7 +64,7 @@ def _platform_cpu_name() -> str:
 def _flags_from_cpuid() -> set[str]:
     """Windows and macOS have no /proc/cpuinfo: ask the optional ``cpuinfo`` package if present."""
     try:
-        import cpuinfo  # type: ignore[import-not-found]  # py-cpuinfo, optional
+        import cpuinfo  # py-cpuinfo, optional (untyped: ignore_missing_imports covers it)
     except ImportError:
         return set()
     try:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .images import XRay
 from .population import NOT_CHECKED, Population, adult_message, population_of, warning_message
+from .quality_issue import QualityIssue
 
 #: Shortest side (pixels) that the model can judge; downsized training images were >= 224 px, the model input is smaller.
 MIN_SIDE_FOR_MODEL = 100
@@ -53,12 +54,6 @@ NON_CHEST_MODALITIES = {
 }
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "WHOLEBODY", "PORT CHEST"}
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD"}
-
-
-@dataclass(frozen=True)
-class QualityIssue:
-    code: str
-    message: str
 
 
 def check_xray(xray: XRay) -> QualityIssue | None:
@@ -255,9 +250,10 @@ class Gate:
     def judge(self, thumbs: list[np.ndarray | None]) -> list[QualityIssue | None]:
         """One network call for the thumbnails of a batch (None entries are skipped)."""
         out: list[QualityIssue | None] = [None] * len(thumbs)
-        idx = [i for i, t in enumerate(thumbs) if t is not None]
-        if self.net is None or not idx:
+        present = [(i, t) for i, t in enumerate(thumbs) if t is not None]
+        if self.net is None or not present:
             return out
-        for i, found in zip(idx, self.net.judge([thumbs[i] for i in idx]), strict=True):
+        found_all = self.net.judge([t for _, t in present])
+        for (i, _), found in zip(present, found_all, strict=True):
             out[i] = found
         return out

@@ -26,8 +26,9 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -35,9 +36,22 @@ from .card import ModelCard
 from .errors import ModelError
 from .paths import default_model_dir
 
+if TYPE_CHECKING:
+    from .quality import OODReference
+
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 600.0  # a cold start on a slow disk imports about 1 GB of TensorFlow
+
+
+class _Pipe(Protocol):
+    """The end of a ``multiprocessing`` pipe that this process keeps (``Connection`` on POSIX,
+    ``PipeConnection`` on Windows)."""
+
+    def send(self, obj: Any) -> None: ...
+    def recv(self) -> Any: ...
+    def poll(self, timeout: float | None = ...) -> bool: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -65,10 +79,10 @@ class RemotePredictor:
         # missing or broken card is reported before a process is started
         self._args = (str(self.card.folder), device, precision, verify)
         self._ctx = mp.get_context("spawn")
-        self._proc: Any = None
-        self._conn: Any = None
+        self._proc: BaseProcess | None = None
+        self._conn: _Pipe | None = None
         self._lock = threading.Lock()
-        self._ood = None
+        self._ood: OODReference | None = None
         self.restarts = 0
         loaded = self._start()
         self.device_name = loaded.device_name
@@ -81,7 +95,7 @@ class RemotePredictor:
         log.info(
             "model %s ready in process %s on %s in %.1f s (%s)",
             self.version,
-            self._proc.pid,
+            self.pid,
             self.device_name,
             self.load_seconds,
             self.precision,
@@ -101,7 +115,7 @@ class RemotePredictor:
         return self._proc.pid if self._proc is not None else None
 
     @property
-    def ood(self):
+    def ood(self) -> OODReference | None:
         if self._ood is None and self.card.ood:
             from .quality import OODReference
 
@@ -135,11 +149,12 @@ class RemotePredictor:
             self._proc = self._conn = None
         if proc is None:
             return
-        try:
-            conn.send(("quit", None))
-        except (OSError, ValueError):
-            pass
-        conn.close()
+        if conn is not None:
+            try:
+                conn.send(("quit", None))
+            except (OSError, ValueError):
+                pass
+            conn.close()
         if wait <= 0:
             return
         proc.join(wait)
@@ -167,8 +182,10 @@ class RemotePredictor:
             raise ModelError(reply[1])
         return reply[1]
 
-    def _receive(self, timeout: float | None = None) -> tuple:
+    def _receive(self, timeout: float | None = None) -> tuple[str, Any]:
         conn, proc = self._conn, self._proc
+        if conn is None or proc is None:  # closed by another thread (the window closing)
+            raise ModelError("The model process was stopped.")
         while True:
             try:
                 if timeout is not None and not conn.poll(timeout):
@@ -190,8 +207,11 @@ class RemotePredictor:
             self.restarts += 1
             log.warning("restarting the model process (restart %d)", self.restarts)
             self._start()
+        conn = self._conn
+        if conn is None:  # closed by another thread (the window closing) since the check above
+            raise ModelError("The model process was stopped.")
         try:
-            self._conn.send((op, arg))
+            conn.send((op, arg))
         except (OSError, ValueError) as exc:
             self._proc = self._conn = None
             raise ModelError("The model process ended unexpectedly.") from exc

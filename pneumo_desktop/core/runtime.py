@@ -194,7 +194,7 @@ def import_openvino():
     if "openvino" not in sys.modules:
         blocked = "openvino.tools.ovc" not in sys.modules
         if blocked:
-            sys.modules["openvino.tools.ovc"] = None  # type: ignore[assignment]
+            sys.modules["openvino.tools.ovc"] = None  # type: ignore[assignment]  # None blocks the import
         try:
             import openvino  # noqa: F401
         finally:

@@ -1,4 +1,5 @@
-"""Stopping a scan cleanly on SIGINT (Ctrl+C) or SIGTERM (a logout, a service manager).
+"""Stopping a scan cleanly on SIGINT (Ctrl+C) or SIGTERM (a logout, a service manager), and the
+type of every cancel flag (:class:`CancelFlag`).
 
 The first signal asks the scan to stop after the batch in progress: that batch is stored, the
 exports are written and the scan is recorded as ``interrupted``. A second signal stops at once
@@ -12,8 +13,19 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import Protocol
 
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
+
+
+class CancelFlag(Protocol):
+    """What a job running off the caller's thread checks between steps to know it should stop.
+
+    ``threading.Event``, :class:`StopRequest` and any object with an ``is_set()`` fit (the site
+    dialog's flag that is set when either of two events is); the job only reads it, its owner sets it.
+    """
+
+    def is_set(self) -> bool: ...
 
 
 class StopRequest:

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .errors import StoreError
 
@@ -87,7 +87,7 @@ def guarded(method: F) -> F:
         except sqlite3.Error as exc:
             raise StoreError(store_problem(exc, self.path)) from exc
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _private_file(path: Path) -> None:

@@ -108,7 +108,9 @@ class ResultsStore:
                 "INSERT INTO scans (started, roots, model_sha, owner) VALUES (?, ?, ?, ?)",
                 (time.time(), json.dumps(list(roots)), model_key, owner_tag()),
             )
-            return int(cur.lastrowid)
+            if cur.lastrowid is None:  # an INSERT always sets it
+                raise sqlite3.DatabaseError("the new scan got no row id")
+            return cur.lastrowid
 
     @guarded
     def resume_scan(self, scan_id: int) -> bool:

@@ -42,7 +42,7 @@ def configure_logging(level: int = logging.INFO, console: bool = True) -> Path:
         path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
     )
     file_handler.setFormatter(logging.Formatter(_FORMAT))
-    file_handler._pneumo = True  # type: ignore[attr-defined]
+    file_handler._pneumo = True  # type: ignore[attr-defined]  # our marker: set-up stays idempotent
     if level > logging.DEBUG:
         file_handler.addFilter(without_pydicom_logs)
     root.addHandler(file_handler)
@@ -50,7 +50,7 @@ def configure_logging(level: int = logging.INFO, console: bool = True) -> Path:
         stream = logging.StreamHandler(sys.stderr)
         stream.setLevel(logging.WARNING)
         stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        stream._pneumo = True  # type: ignore[attr-defined]
+        stream._pneumo = True  # type: ignore[attr-defined]  # our marker: set-up stays idempotent
         stream.addFilter(without_pydicom_logs)
         root.addHandler(stream)
     root.setLevel(level)

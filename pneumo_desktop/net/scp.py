@@ -23,8 +23,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.paths import user_data_dir
+
+if TYPE_CHECKING:  # pynetdicom is imported when the receiver starts, not with this module
+    from pynetdicom.events import EventHandlerType
+    from pynetdicom.transport import ThreadedAssociationServer
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +126,7 @@ class StorageReceiver:
         self.on_received = on_received
         self.folder = config.received_folder
         self.stats = ReceiverStats()
-        self._server = None
+        self._server: ThreadedAssociationServer | None = None
         self._lock = threading.Lock()  # quota check + move: one store at a time
 
     # ---------------------------------------------------------------------------------------
@@ -156,7 +161,7 @@ class StorageReceiver:
         ae.add_supported_context(VERIFICATION)
         for sop_class in IMAGE_SOP_CLASSES:
             ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
-        handlers = [
+        handlers: list[EventHandlerType] = [
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_ACCEPTED, self._on_accepted),

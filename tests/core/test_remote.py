@@ -54,6 +54,22 @@ def test_a_crashed_model_process_fails_one_batch_then_restarts(remote, tmp_path)
     assert rows[2].status == "ok" and rows[2].heatmap  # the scan went on, in a new process
 
 
+def test_a_call_racing_close_is_a_model_error():
+    """close() from another thread (the window closing) between a call's check and its send or
+    receive: the caller gets a ModelError (a failed batch), not an AttributeError on None."""
+    import threading
+
+    r = RemotePredictor.__new__(RemotePredictor)  # no child process: only the bookkeeping
+    r._lock, r.restarts = threading.Lock(), 0
+    r._proc, r._conn = object(), None  # what close() leaves for a call that already passed the check
+    with pytest.raises(ModelError, match="was stopped"):
+        r._call("predict", None)
+    r._proc = None
+    with pytest.raises(ModelError, match="was stopped"):
+        r._receive(1.0)
+    assert r.pid is None
+
+
 def test_errors_are_model_errors(tmp_path, tiny_model_dir):
     with pytest.raises(ModelError, match="No model card"):
         RemotePredictor(tmp_path)
