@@ -9,7 +9,7 @@ most often loses:
   the encoders that are installed (pydicom's RLE, pyjpegls, pylibjpeg-openjpeg, Pillow, GDCM),
   written to a temporary file, decoded by every decoder plugin the app relies on for that syntax
   (a plugin that pydicom cannot find, e.g. because the package metadata that pylibjpeg's entry points
-  need was not bundled, is a failure) and loaded through :func:`~pneumo_desktop.core.images.load_xray`,
+  need was not bundled, is a failure) and loaded through :func:`~pneumo_desktop.core.io.load_xray`,
   whose pixels must match the source. Syntaxes for which no encoder is installed are reported as
   SKIP, never as a pass;
 * PNG (16-bit) and JPEG files through Pillow;
@@ -344,7 +344,7 @@ def check_syntax(syntax: Syntax, folder: Path) -> tuple[str, str]:
     from pydicom import uid
     from pydicom.pixels import get_decoder
 
-    from .core.images import load_xray
+    from .core.io import load_xray
 
     if not syntax.encoder:
         try:
@@ -397,7 +397,7 @@ def check_bundle() -> str:
 def check_pil_formats(folder: Path) -> str:
     from PIL import Image
 
-    from .core.images import load_xray
+    from .core.io import load_xray
 
     img16 = _as_uint(synthetic_chest(seed=2), 16)
     png = folder / "selftest16.png"
@@ -454,7 +454,7 @@ def check_model(model_dir: Path | None, holder: dict[str, Any]) -> str:
 def check_inference(holder: dict[str, Any], folder: Path) -> str:
     from PIL import Image
 
-    from .core.images import load_xray
+    from .core.io import load_xray
 
     predictor = holder.get("predictor")
     if predictor is None:
@@ -475,7 +475,7 @@ def check_inference(holder: dict[str, Any], folder: Path) -> str:
 def check_heatmap(holder: dict[str, Any], folder: Path) -> str:
     """Grad-CAM needs TensorFlow's gradient machinery, which a trimmed bundle could lose."""
     from .core.explain import gradcam
-    from .core.images import load_xray
+    from .core.io import load_xray
 
     predictor = holder.get("predictor")
     path = folder / "synthetic_chest.png"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pneumo_desktop.core.errors import XRayLoadError
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.preprocess import PreprocessSpec, finish, resize_gray
 
 log = logging.getLogger(__name__)

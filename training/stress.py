@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.preprocess import PreprocessSpec, finish, resize_gray
 
 from . import data as D

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import quality
 from .errors import XRayLoadError
-from .images import load_xray
+from .io import load_xray
 from .preprocess import preprocess
 
 log = logging.getLogger(__name__)
