@@ -91,7 +91,7 @@ PACKAGES: dict[str, Package] = {
         Package("pylibjpeg", "MIT"),
         Package("pylibjpeg-openjpeg", "MIT AND BSD-2-Clause"),  # OpenJPEG is BSD-2
         Package("pyjpegls", "MIT AND BSD-3-Clause"),  # CharLS is BSD-3
-        Package("python-gdcm", "BSD-3-Clause"),
+        Package("python-gdcm", "Apache-2.0 AND BSD-3-Clause"),  # the wheel is Apache-2.0, GDCM is BSD-3
         Package("pillow", "MIT-CMU"),
         Package("pylibjpeg-libjpeg", "GPL-3.0-only", shipped=False),
         Package("pylibjpeg-rle", "MIT", shipped=False),
@@ -157,5 +157,6 @@ NOT_SHIPPED: tuple[str, ...] = tuple(sorted(p.name for p in PACKAGES.values() if
 
 
 def uses(package: str) -> tuple[str, ...]:
-    """The keywords of the transfer syntaxes ``package`` helps decode (for the licence list)."""
-    return tuple(c.keyword for c in CODECS if any(package in d.packages for d in c.decoders))
+    """The keywords of the transfer syntaxes that ``package`` helps decode in a build (shipped
+    decoders only), for the licence list."""
+    return tuple(c.keyword for c in CODECS if any(d.shipped and package in d.packages for d in c.decoders))
