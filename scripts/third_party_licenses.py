@@ -51,7 +51,7 @@ def _owner_map() -> dict[str, metadata.Distribution]:
     for dist in metadata.distributions():
         for f in dist.files or ():
             try:
-                path = os.path.normcase(os.path.realpath(dist.locate_file(f)))
+                path = os.path.normcase(os.path.realpath(str(dist.locate_file(f))))
             except (OSError, ValueError):
                 continue
             owners.setdefault(path, dist)
@@ -158,7 +158,7 @@ def codec_lines(dists: Iterable[metadata.Distribution]) -> list[str]:
 
 def licence_of(dist: metadata.Distribution) -> str:
     """The declared licence, most precise source first."""
-    meta = dist.metadata
+    meta: Any = dist.metadata  # an email.message.Message (the PackageMetadata protocol has no get())
     expression = (meta.get("License-Expression") or "").strip()
     if expression:
         return expression
@@ -190,7 +190,7 @@ def licence_files(dist: metadata.Distribution) -> list[tuple[str, Path]]:
         ) or (not in_meta and _LICENSE_FILE.match(name) and len(parts) <= 3)
         if not wanted:
             continue
-        path = Path(dist.locate_file(f))
+        path = Path(str(dist.locate_file(f)))
         if path.is_file():
             files.setdefault(str(f).replace("\\", "/"), (str(f).replace("\\", "/"), path))
     return sorted(files.values())
@@ -273,7 +273,7 @@ def render(
     out += codec_lines(dists)
     out += ["", _RULE, f"Python {platform.python_version()} (PSF-2.0)", _RULE, _python_licence().rstrip(), ""]
     for d in dists:
-        meta = d.metadata
+        meta: Any = d.metadata
         out += [_RULE, f"{meta['Name']} {d.version}", f"Licence: {licence_of(d)}"]
         if meta.get("Home-page"):
             out.append(f"Home page: {meta['Home-page']}")

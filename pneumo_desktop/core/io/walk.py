@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .dicomdir import expand_dicomdirs
@@ -14,7 +14,7 @@ from .dicomdir import expand_dicomdirs
 log = logging.getLogger(__name__)
 
 
-def iter_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
+def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Expand files and folders (recursively, sorted) into the list of candidate files.
 
     Hidden files are scanned like any other (a clinic's export may name its files ``.0001.dcm``;
@@ -33,7 +33,7 @@ def iter_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
 _UNLISTABLE_WARNED: set[str] = set()  # a watched folder is walked every 2 s: warn once per folder
 
 
-def walk_files(paths: list[str | os.PathLike[str]]) -> Iterator[tuple[Path, os.stat_result | None]]:
+def walk_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, os.stat_result | None]]:
     """:func:`iter_image_files` with each file's ``os.stat`` (one call per file). The stat is None
     for paths named explicitly, folders that cannot be listed and files that cannot be stat'ed."""
     unlistable: list[Path] = []
