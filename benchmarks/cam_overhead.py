@@ -41,7 +41,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from benchmarks.scan_bench import real_images
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
     from pneumo_desktop.core.model import Predictor
     from pneumo_desktop.core.precision import cpu_summary
     from pneumo_desktop.core.preprocess import preprocess_batch

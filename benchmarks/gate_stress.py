@@ -305,7 +305,7 @@ def table(report: dict) -> str:
 def fit_stats(out_dir: Path, seed: int) -> dict:
     """Fit the image statistics limits on every TRAIN film; measure them on val and non-chest images."""
     from pneumo_desktop.core import imagestats
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
 
     train = sorted(p for c in ("NORMAL", "PNEUMONIA") for p in (DATA / "train" / c).glob("*.jpeg"))
     t0 = time.perf_counter()

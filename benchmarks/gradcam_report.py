@@ -54,7 +54,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from pneumo_desktop.core.explain import gradcam
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
     from pneumo_desktop.core.model import Predictor
 
     shared = Path(os.environ.get("PNEUMO_SHARED", REPO.parent / "shared"))

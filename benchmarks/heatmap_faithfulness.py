@@ -115,7 +115,7 @@ def main() -> None:
     ap.add_argument("--gallery", type=Path, default=None, help="write a 4 x 4 PNG of validation heatmaps")
     args = ap.parse_args()
 
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
     from pneumo_desktop.core.model import Predictor
     from pneumo_desktop.core.precision import cpu_summary
     from pneumo_desktop.core.preprocess import preprocess_batch
@@ -204,7 +204,7 @@ def gallery(predictor, pneu: list[Path], normal: list[Path], out: Path) -> None:
     from PIL import Image, ImageDraw
 
     from pneumo_desktop.core import heatmap
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
     from pneumo_desktop.core.preprocess import preprocess_batch
     from pneumo_desktop.gui.viewer import heatmap_rgba
 

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from pneumo_desktop.core.card import ModelCard
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
     from pneumo_desktop.core.preprocess import preprocess
 
     print(cpu_summary())

@@ -58,7 +58,7 @@ def real_images(n: int) -> list[Path]:
 
 
 def naive(predictor, files: list[Path]) -> tuple[float, list[float]]:
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
     from pneumo_desktop.core.model import calibrate
     from pneumo_desktop.core.preprocess import preprocess
 

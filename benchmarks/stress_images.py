@@ -210,7 +210,7 @@ def shared_non_chest(dicom_dir: Path) -> list[Path]:
 
 def mr_like_slices(dicom_dir: Path) -> Iterator[tuple[str, np.ndarray]]:
     """The MR and CT slices of ../shared/dicom as plain PNG-like arrays (no DICOM tags to help)."""
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
 
     for n in (
         "mr_mono2_12bit_jpeg_lossless_p14_nonsv1.dcm",

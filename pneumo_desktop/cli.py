@@ -129,7 +129,7 @@ def _main(argv: list[str]) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
-        from .core.dicom import without_pydicom_logs
+        from .core.io.dicom import without_pydicom_logs
 
         for handler in logging.getLogger().handlers:
             handler.addFilter(without_pydicom_logs)
@@ -157,7 +157,7 @@ def _main(argv: list[str]) -> int:
         return 2
 
     from .core.export import check_export_target
-    from .core.images import walk_files
+    from .core.io import walk_files
 
     try:  # before the model loads and the scan runs, not after
         for target, what in ((args.csv, "CSV file"), (args.json, "JSON file"), (args.pdf, "PDF report")):

@@ -30,7 +30,7 @@ from .core import wording
 from .core.colours import LABEL_HEX, heatmap_rgba, legend_rgb
 from .core.demographics import read_age
 from .core.errors import XRayLoadError
-from .core.images import XRay, load_error_from_os, load_xray
+from .core.io import XRay, load_error_from_os, load_xray
 from .core.results import ERROR, LABELS, REJECTED, ScanResult, summarise
 from .core.review import Review, review_key, reviewable, status_for
 

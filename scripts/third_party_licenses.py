@@ -4,7 +4,10 @@
 script maps them to the installed distributions that own them (through ``importlib.metadata``
 RECORD files) and writes, for each distribution: name, version, licence (License-Expression, else
 the License field, else the "License ::" classifiers) and the text of every licence file the
-distribution ships. Python itself and the PyInstaller bootloader are always listed.
+distribution ships. Python itself and the PyInstaller bootloader are always listed. The DICOM
+decoder packages are checked against the app's codecs table (``pneumo_desktop/core/io/codecs.py``):
+their licences and the transfer syntaxes they decode are summarised, and a package the table never
+ships (pylibjpeg-libjpeg, GPL-3.0) stops the build.
 
 Standalone use (for a quick look at a virtual environment, not what a build bundles):
 
@@ -14,6 +17,7 @@ Standalone use (for a quick look at a virtual environment, not what a build bund
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import platform
@@ -23,6 +27,7 @@ import sysconfig
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("third_party_licenses")
 
@@ -46,7 +51,7 @@ def _owner_map() -> dict[str, metadata.Distribution]:
     for dist in metadata.distributions():
         for f in dist.files or ():
             try:
-                path = os.path.normcase(os.path.realpath(dist.locate_file(f)))
+                path = os.path.normcase(os.path.realpath(str(dist.locate_file(f))))
             except (OSError, ValueError):
                 continue
             owners.setdefault(path, dist)
@@ -97,9 +102,63 @@ def bundled_distributions(paths: Iterable[str | os.PathLike[str]]) -> list[metad
     return [found[k] for k in sorted(found)]
 
 
+#: The app's codecs table, read from this repository (it is plain data: no decoder is imported).
+_CODECS_FILE = Path(__file__).resolve().parents[1] / "pneumo_desktop" / "core" / "io" / "codecs.py"
+
+
+def _codec_table() -> Any:
+    """The module ``pneumo_desktop.core.io.codecs`` of this repository: which package decodes which
+    DICOM transfer syntax, and its licence. Loaded from its file, so that the table of the tree being
+    built is used whatever ``pneumo_desktop`` the environment has installed."""
+    name = "_pneumo_codecs_table"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _CODECS_FILE)
+        if spec is None or spec.loader is None:
+            raise FileNotFoundError(_CODECS_FILE)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the file runs
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def check_codecs(dists: Iterable[metadata.Distribution]) -> list[str]:
+    """Check a build's distributions against the codecs table. Raises ``ValueError`` when a package
+    the table says is never shipped (pylibjpeg-libjpeg: GPL-3.0) is bundled; returns the names of
+    the decoder packages the table ships that are missing from the build (a warning each)."""
+    codecs = _codec_table()
+    names = {_norm(d.metadata["Name"]) for d in dists}
+    banned = sorted(n for n in codecs.NOT_SHIPPED if _norm(n) in names)
+    if banned:
+        raise ValueError(
+            f"the build bundles {', '.join(banned)}, which the codecs table (pneumo_desktop/core/io/codecs.py) "
+            "says is never shipped; uninstall it from the build environment"
+        )
+    missing = [n for n in codecs.shipped_packages() if _norm(n) not in names]
+    for name in missing:
+        log.warning("the build does not bundle the DICOM decoder package %s", name)
+    return missing
+
+
+def codec_lines(dists: Iterable[metadata.Distribution]) -> list[str]:
+    """The "DICOM decoders" part of the summary: each bundled decoder package, its licence (from
+    the codecs table) and the transfer syntaxes it decodes."""
+    codecs = _codec_table()
+    table = {_norm(name): package for name, package in codecs.PACKAGES.items()}
+    lines = []
+    for d in dists:
+        package = table.get(_norm(d.metadata["Name"]))
+        if package is None or package.name == "numpy":
+            continue
+        syntaxes = ", ".join(codecs.uses(package.name)) or "-"
+        lines.append(f"  {package.name:<32} {package.licence:<28} {syntaxes}")
+    if not lines:
+        return []
+    return ["", "DICOM image decoders in this build (licence; transfer syntaxes decoded):", *lines]
+
+
 def licence_of(dist: metadata.Distribution) -> str:
     """The declared licence, most precise source first."""
-    meta = dist.metadata
+    meta: Any = dist.metadata  # an email.message.Message (the PackageMetadata protocol has no get())
     expression = (meta.get("License-Expression") or "").strip()
     if expression:
         return expression
@@ -131,7 +190,7 @@ def licence_files(dist: metadata.Distribution) -> list[tuple[str, Path]]:
         ) or (not in_meta and _LICENSE_FILE.match(name) and len(parts) <= 3)
         if not wanted:
             continue
-        path = Path(dist.locate_file(f))
+        path = Path(str(dist.locate_file(f)))
         if path.is_file():
             files.setdefault(str(f).replace("\\", "/"), (str(f).replace("\\", "/"), path))
     return sorted(files.values())
@@ -211,9 +270,10 @@ def render(
     ]
     for d in dists:
         out.append(f"  {d.metadata['Name']:<32} {d.version:<16} {licence_of(d)}")
+    out += codec_lines(dists)
     out += ["", _RULE, f"Python {platform.python_version()} (PSF-2.0)", _RULE, _python_licence().rstrip(), ""]
     for d in dists:
-        meta = d.metadata
+        meta: Any = d.metadata
         out += [_RULE, f"{meta['Name']} {d.version}", f"Licence: {licence_of(d)}"]
         if meta.get("Home-page"):
             out.append(f"Home page: {meta['Home-page']}")
@@ -262,6 +322,7 @@ def write_licences(
     libraries among them, checked for system libraries); return the package names listed."""
     paths = list(paths)
     dists = bundled_distributions(paths)
+    check_codecs(dists)
     Path(out).write_text(render(dists, others=unowned_binaries(binaries)), encoding="utf-8")
     return [str(d.metadata["Name"]) for d in dists]
 

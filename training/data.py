@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pneumo_desktop.core.errors import XRayLoadError
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.preprocess import PreprocessSpec, finish, resize_gray
 
 if TYPE_CHECKING:  # for the annotation only: augment is imported where it is used

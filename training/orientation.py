@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.orientation import CONFIG_NAME, ORIENTATIONS, prepare
 
 log = logging.getLogger("training.orientation")

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.preprocess import PreprocessSpec, finish, resize_gray
 
 from . import data as D

@@ -16,6 +16,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -23,8 +24,8 @@ import numpy as np
 
 from . import quality
 from .errors import XRayLoadError
-from .images import load_xray
-from .preprocess import preprocess
+from .io import XRay, load_xray
+from .preprocess import PreprocessSpec, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,17 @@ DECODE_TIMEOUT_S = 300.0
 _CRASH_TEST_ENV = "PNEUMO_DECODER_CRASH_TEST"
 
 
-def decode_for_model(path: str, spec, load=load_xray, gate=None) -> tuple[Any, Any, np.ndarray, Any]:
+#: What decoding one file gives: the XRay without its full pixels, the quality issue or None, the
+#: model input, and the gate network's thumbnail or None.
+Decoded = tuple[XRay, "quality.QualityIssue | None", np.ndarray, "np.ndarray | None"]
+
+
+def decode_for_model(
+    path: str,
+    spec: PreprocessSpec,
+    load: Callable[[str], XRay] = load_xray,
+    gate: quality.GatePrep | None = None,
+) -> Decoded:
     """(XRay without its full pixels, quality issue or None, model input, the gate network's
     thumbnail or None) for one file. ``gate``: a :class:`quality.GatePrep` (statistics check and
     thumbnail, on the full pixels) or None."""
@@ -67,7 +78,7 @@ class _Decoder:
         child.close()
         self._conn = parent
 
-    def decode(self, path: str, spec, gate=None) -> tuple[Any, Any, np.ndarray, Any]:
+    def decode(self, path: str, spec: PreprocessSpec, gate: quality.GatePrep | None = None) -> Decoded:
         if self._proc is None:
             self.start()
         try:
@@ -122,7 +133,7 @@ class DecoderPool:
             d.start()  # started now: the first scan does not wait for them
             self._free.put(d)
 
-    def decode(self, path: str, spec, gate=None) -> tuple[Any, Any, np.ndarray, Any]:
+    def decode(self, path: str, spec: PreprocessSpec, gate: quality.GatePrep | None = None) -> Decoded:
         decoder = self._free.get()
         try:
             return decoder.decode(path, spec, gate)
@@ -134,7 +145,7 @@ class DecoderPool:
             d.close()
 
 
-def _serve(conn) -> None:
+def _serve(conn: Any) -> None:  # a multiprocessing Connection
     """The child: decode paths until the parent closes the pipe or sends None."""
     _lower_priority()
     crash_on = os.environ.get(_CRASH_TEST_ENV, "")

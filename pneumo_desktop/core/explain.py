@@ -11,7 +11,7 @@ import weakref
 
 import numpy as np
 
-from .images import XRay
+from .io import XRay
 from .preprocess import preprocess
 
 log = logging.getLogger(__name__)

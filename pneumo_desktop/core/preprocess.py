@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .images import XRay
+from .io import XRay
 
 _EPS = 1e-3
 

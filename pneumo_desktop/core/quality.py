@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .images import XRay
+from .io import XRay
 from .population import NOT_CHECKED, Population, adult_message, population_of, warning_message
 from .quality_issue import QualityIssue
 
@@ -52,6 +52,28 @@ NON_CHEST_MODALITIES = {
     "BMD": "a bone densitometry image",
     "ECG": "an ECG",
 }
+#: Modalities whose images are not projection radiographs (cross-sectional, ultrasound,
+#: photographs, non-image objects). Everything else, including an absent or unknown modality,
+#: is treated as a projection radiograph. MG, XA, RF, PX and IO *are* projection X-ray techniques
+#: and so count as projection radiographs here, although they are not chest films: the gate
+#: refuses them by modality (NON_CHEST_MODALITIES).
+NON_PROJECTION_MODALITIES = frozenset(
+    {
+        "CT", "MR", "PT", "NM", "US", "IVUS", "OCT", "OPT", "OP", "OPM", "OAM", "OPV", "OSS",
+        "ES", "XC", "GM", "SM", "VL", "BI", "DG", "TG", "ECG", "EPS", "HD", "EEG", "EMG",
+        "RTDOSE", "RTIMAGE", "RTSTRUCT", "RTPLAN", "RTRECORD", "SEG", "REG", "FID", "RWV",
+        "SR", "PR", "KO", "DOC", "AU", "LS", "SMR", "IOL", "KER", "LEN", "VA", "SRF", "PLAN",
+        "BDUS", "MS", "ST", "CD", "DD", "EC", "FA", "DM", "LP", "MA", "CP", "CS",
+    }
+)  # fmt: skip
+
+#: SOP classes (by words in their name) that are cross-sectional whatever the Modality says.
+CROSS_SECTIONAL_SOP_WORDS = (
+    "CT Image", "MR Image", "PET Image", "Positron Emission", "Ultrasound", "Nuclear Medicine",
+    "MR Spectroscopy", "Ophthalmic", "Segmentation", "Breast Tomosynthesis", "Parametric Map",
+    "Photographic", "Microscopic", "Endoscopic", "X-Ray 3D",
+)  # fmt: skip
+
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "WHOLEBODY", "PORT CHEST"}
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD"}
 
@@ -64,7 +86,7 @@ def check_xray(xray: XRay) -> QualityIssue | None:
             "not_radiograph",
             f"Not a chest X-ray: the file is {NON_CHEST_MODALITIES[modality]} ({modality}).",
         )
-    if not xray.is_projection_radiograph:
+    if not is_projection_radiograph(xray.modality, xray.sop_class):
         return QualityIssue(
             "not_radiograph", f"Not a projection radiograph (modality {modality or 'unknown'})."
         )
@@ -88,6 +110,19 @@ def check_xray(xray: XRay) -> QualityIssue | None:
             f"{MIN_SIDE_FOR_MODEL} needed).",
         )
     return check_pixels(xray.pixels)
+
+
+def is_projection_radiograph(modality: str | None, sop_class_name: str | None = None) -> bool:
+    """True unless the modality or SOP class is cross-sectional, ultrasound, photographic, ...
+
+    Unknown and absent modalities (OT, secondary captures, digitised films) count as projection
+    radiographs: many chest films arrive that way.
+    """
+    if modality and modality.strip().upper() in NON_PROJECTION_MODALITIES:
+        return False
+    if sop_class_name and any(word in sop_class_name for word in CROSS_SECTIONAL_SOP_WORDS):
+        return False
+    return True
 
 
 def check_pixels(pixels: np.ndarray) -> QualityIssue | None:

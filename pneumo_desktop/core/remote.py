@@ -269,7 +269,7 @@ def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> No
     root.addHandler(_PipeLogHandler(conn))
     root.setLevel(logging.INFO)
     try:
-        from .dicom import without_pydicom_logs
+        from .io.dicom import without_pydicom_logs
 
         for handler in root.handlers:
             handler.addFilter(without_pydicom_logs)

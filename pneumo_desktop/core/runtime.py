@@ -274,7 +274,7 @@ def heatmap(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def lean_heatmap(predictor, xray) -> np.ndarray:
     """Grad-CAM's heatmap for one X-ray (or gray array) from a lean Predictor's forward pass."""
-    from .images import XRay
+    from .io import XRay
     from .preprocess import preprocess
 
     pixels = xray.pixels if isinstance(xray, XRay) else xray

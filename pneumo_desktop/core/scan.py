@@ -29,7 +29,7 @@ from .card import sha256_file
 from .decoding import decode_for_model
 from .errors import StoreError, XRayLoadError
 from .heatmap import stored_for_row as stored_heatmap
-from .images import XRay, detect_format, iter_image_files, load_xray, walk_files
+from .io import XRay, detect_format, iter_image_files, load_xray, walk_files
 from .outputs import own_outputs, select_files
 from .privacy import patient_fields
 from .results import ERROR, OK, REJECTED, ScanResult, label_for

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import stats
 from .errors import PneumoError
-from .images import iter_image_files
+from .io import iter_image_files
 from .paths import user_data_dir
 from .results import ERROR, OK, REJECTED, ScanResult
 

@@ -14,7 +14,7 @@ from collections import deque
 from pathlib import Path
 
 from .. import __version__
-from ..core.dicom import without_pydicom_logs
+from ..core.io.dicom import without_pydicom_logs
 from ..core.paths import user_data_dir
 
 LOG_NAME = "pneumo_desktop.log"

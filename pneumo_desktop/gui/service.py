@@ -168,7 +168,7 @@ class ModelWorker(QObject):
         if self.predictor is None:
             self.scan_done.emit("failed", None, "The model is not loaded, so nothing was scanned.")
             return
-        from ..core.images import iter_image_files
+        from ..core.io import iter_image_files
         from ..core.scan import Scanner
 
         # One loader thread: the model is the bottleneck anyway, and every extra Python thread competes

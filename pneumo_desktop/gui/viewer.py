@@ -50,7 +50,7 @@ from ..core.demographics import read_age
 from ..core.errors import XRayLoadError
 from ..core.export import display_text
 from ..core.heatmap import stored_heatmap
-from ..core.images import XRay, load_xray
+from ..core.io import XRay, load_xray
 from ..core.results import ERROR, REJECTED, ScanResult
 from .table import label_icon
 

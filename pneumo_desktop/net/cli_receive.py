@@ -234,7 +234,7 @@ def _configure_logging(verbose: bool) -> None:
     logging.getLogger("pneumo_desktop.net").setLevel(logging.DEBUG if verbose else logging.INFO)
     # pynetdicom's debug output dumps PDUs; its warnings and errors are enough.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    from ..core.dicom import without_pydicom_logs
+    from ..core.io.dicom import without_pydicom_logs
 
     if not verbose:
         for handler in logging.getLogger().handlers:

@@ -476,7 +476,7 @@ def heatmap_source(predictor: Any) -> HeatmapSource:
         from ..core.errors import XRayLoadError
         from ..core.explain import gradcam
         from ..core.heatmap import stored_heatmap
-        from ..core.images import load_xray
+        from ..core.io import load_xray
 
         try:
             xray = load_xray(result.path)

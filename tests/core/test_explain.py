@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pneumo_desktop.core.explain import gradcam
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.model import Predictor
 from pneumo_desktop.core.paths import default_model_dir
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from benchmarks import stress_images as si
 from pneumo_desktop.core import imagestats, orientation, quality
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.orientation import PresentationThresholds, PresentationVerdict, presentation_issue
 from pneumo_desktop.core.paths import default_model_dir
 

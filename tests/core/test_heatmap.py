@@ -5,7 +5,7 @@ import pytest
 
 from pneumo_desktop.core import heatmap
 from pneumo_desktop.core.explain import gradcam
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.model import Predictor
 from pneumo_desktop.core.preprocess import preprocess, preprocess_batch
 from pneumo_desktop.core.results import ScanResult, write_json

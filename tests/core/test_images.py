@@ -22,9 +22,11 @@ from pydicom import dcmread, dcmwrite, uid
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 
-from pneumo_desktop.core.dicom import is_projection_radiograph, load_dicom, window
 from pneumo_desktop.core.errors import XRayLoadError
-from pneumo_desktop.core.images import XRay, load_xray
+from pneumo_desktop.core.io import XRay, load_xray
+from pneumo_desktop.core.io.dicom import load_dicom
+from pneumo_desktop.core.io.dicom_display import window
+from pneumo_desktop.core.quality import is_projection_radiograph
 from tests.conftest import shared_path
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +305,7 @@ def test_shared_dicom(dicom_dir: Path, row: dict[str, str]) -> None:
     assert x.photometric == row["photometric"]
     assert x.frames == int(row["frames"])
     assert x.transfer_syntax and x.transfer_syntax in row["transfer_syntax"]
-    assert x.is_projection_radiograph == (row["modality"] not in ("CT", "MR"))
+    assert is_projection_radiograph(x.modality, x.sop_class) == (row["modality"] not in ("CT", "MR"))
     if x.frames > 1:
         assert f"first of {x.frames} frames" in " ".join(x.notes)
 
@@ -430,7 +432,7 @@ def test_explicit_vr_big_endian(tmp_path: Path, dicom_dir: Path, with_meta: bool
     x = load_xray(path)
     assert x.transfer_syntax == "Explicit VR Big Endian"
     np.testing.assert_allclose(x.pixels, expected, atol=1e-6)
-    assert x.is_projection_radiograph is False  # CT
+    assert is_projection_radiograph(x.modality, x.sop_class) is False  # CT
 
 
 @pytest.mark.real_data

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pneumo_desktop.core import quality
-from pneumo_desktop.core.images import XRay, load_xray
+from pneumo_desktop.core.io import XRay, load_xray
 from pneumo_desktop.core.population import (
     NOT_CHECKED,
     age_from_dates,

@@ -78,7 +78,7 @@ def test_auto_on_this_cpu_and_float32_fallback(tiny_model_dir, monkeypatch):
 @pytest.mark.slow
 def test_bfloat16_parity_on_real_val_films(shared_dir):
     """The check 'auto' makes on synthetic films, made on real validation films of both classes."""
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
 
     if not precision.cpu_has_native_bf16():
         pytest.skip("this CPU has no native bfloat16; auto uses float32")

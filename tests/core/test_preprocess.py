@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pneumo_desktop.core.images import XRay
+from pneumo_desktop.core.io import XRay
 from pneumo_desktop.core.preprocess import (
     PreprocessSpec,
     normalise,

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from pneumo_desktop.core import quality
-from pneumo_desktop.core.images import XRay, load_xray
+from pneumo_desktop.core.io import XRay, load_xray
 
 
 def _xray(**kw) -> XRay:

@@ -154,7 +154,7 @@ def test_dicom_values_do_not_reach_the_csv_as_formulas(tags, dicom_dir, tmp_path
     """Tag values as a DICOM file carries them, read by the app's loader and exported."""
     import pydicom
 
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
     from pneumo_desktop.core.results import OK, ScanResult, write_csv
 
     folder = tmp_path_factory.mktemp("dcm")

@@ -147,7 +147,7 @@ def test_damaged_export_is_refused_or_replaced_by_tensorflow(exported_dir, tmp_p
 @pytest.mark.slow
 def test_bundled_model_export_matches_tensorflow(chest_dir, monkeypatch):
     """The shipped export (when resources/model has one) against TensorFlow on real films."""
-    from pneumo_desktop.core.images import load_xray
+    from pneumo_desktop.core.io import load_xray
 
     card = ModelCard.load(default_model_dir())
     available = [n for n in runtime.exported(card) if HAVE.get(n)]

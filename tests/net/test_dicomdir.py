@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from pneumo_desktop.cli import main
-from pneumo_desktop.core.dicomdir import expand_dicomdirs, find_dicomdir, read_dicomdir
-from pneumo_desktop.core.images import iter_image_files
+from pneumo_desktop.core.io import iter_image_files
+from pneumo_desktop.core.io.dicomdir import expand_dicomdirs, find_dicomdir, read_dicomdir
 from tests.net.dicom_fixtures import build_cd
 
 pytestmark = pytest.mark.real_data

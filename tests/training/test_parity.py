@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pneumo_desktop.core.images import load_xray
+from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.preprocess import PreprocessSpec, preprocess
 from training import data as D
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def read_dicomdir(path: str | os.PathLike[str]) -> list[DicomdirImage]:
     except Exception as exc:  # pydicom raises many types for a damaged DICOMDIR
         raise ValueError(f"the DICOMDIR cannot be read ({type(exc).__name__})") from exc
     root = Path(path).parent
-    leaves: list[tuple[object, dict[str, str]]] = []
+    leaves: list[tuple[Any, dict[str, str]]] = []  # (directory record, its context)
     seen: set[int] = set()
 
     def walk(offset: int, context: dict[str, str]) -> None:
@@ -145,13 +146,13 @@ _CONTEXT = {
 }
 
 
-def _context_of(record) -> dict[str, str]:  # a pydicom Dataset (directory record)
+def _context_of(record: Any) -> dict[str, str]:  # a pydicom Dataset (directory record)
     """The grouping values a PATIENT, STUDY or SERIES record sets for the records below it."""
     kind = str(record.get("DirectoryRecordType", "")).strip().upper()
     return {kw: _text(record, kw) for kw in _CONTEXT.get(kind, ())}
 
 
-def _text(record, keyword: str) -> str:  # a pydicom Dataset (directory record)
+def _text(record: Any, keyword: str) -> str:  # a pydicom Dataset (directory record)
     try:
         value = record.get(keyword)
     except Exception:  # a badly encoded value in one record must not stop the others
