@@ -9,9 +9,9 @@ al. 2016). The Predictor computes it with the probability (``Prediction.cam``), 
 with each judged film's row (``ScanResult.heatmap``, float16, about 270 characters), and the viewer
 and the report upsample it to the film's size, so no heatmap is ever recomputed.
 
-This module is Qt-free: the legend's words and the caveat (:func:`heatmap_caveat`) are shared by
-the viewer and the PDF report (the colours are ``gui.viewer.heatmap_rgba``'s, the legend's drawing
-``gui.heatlegend``).
+This module is Qt-free. The legend's words and the caveat live in ``core.wording`` (one copy for
+the viewer and the PDF report); the colours are ``core.colours.heatmap_rgba``'s, the legend's
+drawing ``gui.heatlegend``.
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ import base64
 
 import numpy as np
 
-LEGEND_LOW, LEGEND_HIGH = "less", "most"
-LEGEND_TITLE = "Influence on the pneumonia score"
+from . import wording
+
+LEGEND_LOW, LEGEND_HIGH = wording.HEATMAP_LEGEND
+LEGEND_TITLE = wording.HEATMAP_LEGEND_TITLE
 
 
 def heatmap_caveat() -> str:
-    """One line shown next to every heatmap, in the viewer and in the report."""
-    return (
-        "Heatmap: where the model's features raised its pneumonia score, coarse (10 x 10 regions); "
-        "not a lesion outline, and it can highlight the heart and spine rather than the lungs."
-    )
+    """One line shown next to every heatmap, in the viewer and in the report (``wording``'s)."""
+    return wording.HEATMAP_CAVEAT
 
 
 def encode(cam: np.ndarray) -> str:

@@ -13,6 +13,12 @@ import re
 from dataclasses import dataclass
 
 DISCLAIMER = "Decision support only, not a diagnostic device."
+#: The disclaimer in a DICOM result (SR comment): nobody verified it before it was sent.
+DISCLAIMER_DICOM = (
+    f"{DISCLAIMER} The result is a screening aid for a clinician, who decides; it was not verified by a person."
+)
+#: Burned into a Secondary Capture's pixels (ASCII: any font draws it).
+DISCLAIMER_BURNED_IN = "DECISION SUPPORT ONLY - not a diagnosis"
 DISCLAIMER_DETAIL = (
     "Every result must be reviewed by a qualified clinician together with the clinical picture. "
     "The model was trained on pediatric anterior-posterior chest X-rays; results on other images "
@@ -35,9 +41,14 @@ PROBABILITY_MEANING = (
     "The model's estimate that this film shows pneumonia. At or above the threshold the film is "
     "labelled Pneumonia; below it, Normal. It is not a diagnosis: a clinician decides."
 )
-#: One line under every heatmap (only judged films get one).
-HEATMAP_CAVEAT = "Heatmap: where the model looked most (red) to least (blue). It does not outline disease."
-HEATMAP_LEGEND = ("least", "most")
+#: One line under every heatmap, in the viewer and in the report (only judged films get one).
+HEATMAP_CAVEAT = (
+    "Heatmap: where the model's features raised its pneumonia score, coarse (10 x 10 regions); "
+    "not a lesion outline, and it can highlight the heart and spine rather than the lungs."
+)
+#: The colour legend's title and its two ends (viewer and report).
+HEATMAP_LEGEND_TITLE = "Influence on the pneumonia score"
+HEATMAP_LEGEND = ("less", "most")
 
 
 # ---------------------------------------------------------------------------------------------
