@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .core import errors
+from .core import errors, wording
 from .core.errors import ExportError, ModelError, StoreError
 from .core.results import ScanResult, summarise, write_csv, write_json
 
@@ -33,8 +33,7 @@ NOT_IMAGES = frozenset({"not_image", "empty"})
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pneumo-scan",
-        description="Screen chest X-rays (PNG, JPEG, DICOM...) for pneumonia, offline. "
-        "Decision support only, not a diagnostic device.",
+        description=f"Screen chest X-rays (PNG, JPEG, DICOM...) for pneumonia, offline. {wording.DISCLAIMER}",
         epilog="Site calibration: 'pneumo-scan calibrate FOLDER --site NAME' sets a clinic's threshold "
         "from its own labelled films (see 'pneumo-scan calibrate --help'); then scan with --site NAME.",
     )

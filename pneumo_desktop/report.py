@@ -30,6 +30,7 @@ from .core import wording
 from .core.colours import LABEL_HEX, heatmap_rgba, legend_rgb
 from .core.demographics import read_age
 from .core.errors import XRayLoadError
+from .core.heatmap import stored_heatmap
 from .core.images import XRay, load_error_from_os, load_xray
 from .core.results import ERROR, LABELS, REJECTED, ScanResult, summarise
 from .core.review import Review, review_key, reviewable, status_for
@@ -398,7 +399,7 @@ def _images(
         )
         return
     gray = _gray_qimage(xray.pixels)
-    heat = heatmap(xray) if (judged and heatmap is not None) else None
+    heat = _heat_for(r, xray, heatmap) if judged else None
     caption_h = _px(12)
     if heat is None:
         room = QtCore.QRectF(box.left(), box.top(), box.width() / 2, box.height() - caption_h)
@@ -425,6 +426,17 @@ def _images(
         "Heatmap",
     )
     _legend(p, QtCore.QRectF(box.left(), bottom + caption_h + _px(6), box.width(), legend_h))
+
+
+def _heat_for(
+    r: ScanResult, xray: XRay, heatmap: Callable[[XRay], np.ndarray | None] | None
+) -> np.ndarray | None:
+    """The row's stored heatmap (the scan's own forward pass, ``core.heatmap``); only a row scanned
+    before heatmaps were stored asks ``heatmap`` (a model call)."""
+    heat = stored_heatmap(r, xray.pixels.shape)
+    if heat is None and heatmap is not None:
+        heat = heatmap(xray)
+    return heat
 
 
 def _legend(p: Any, box: Any) -> None:

@@ -24,10 +24,11 @@ DISCLAIMER_DETAIL = (
     "The model was trained on pediatric anterior-posterior chest X-rays; results on other images "
     "may be unreliable."
 )
+DATASET_LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
 DATASET_CREDIT = (
     "Kermany DS, Zhang K, Goldbaum M. Labeled Optical Coherence Tomography (OCT) and Chest X-Ray Images "
     "for Classification. Mendeley Data, v2, 2018, doi:10.17632/rscbjbr9sj.2 — CC BY 4.0 "
-    "(https://creativecommons.org/licenses/by/4.0/)"
+    f"({DATASET_LICENCE_URL})"
 )
 DATASET_NOTE = (
     "The bundled model was trained on a modified copy of this data set (downsized, re-encoded as "
@@ -49,6 +50,15 @@ HEATMAP_CAVEAT = (
 #: The colour legend's title and its two ends (viewer and report).
 HEATMAP_LEGEND_TITLE = "Influence on the pneumonia score"
 HEATMAP_LEGEND = ("less", "most")
+
+
+#: The device and precision choices (``core.model.DEVICES`` / ``PRECISIONS``), in words.
+DEVICE_WORDS = {"auto": "Auto (GPU when available)", "cpu": "CPU", "gpu": "GPU"}
+PRECISION_WORDS = {
+    "auto": "Auto (bfloat16 where the processor has it and it matches float32)",
+    "float32": "float32 (exact reference)",
+    "bfloat16": "bfloat16 (fast on CPUs with AMX or AVX-512 BF16)",
+}
 
 
 # ---------------------------------------------------------------------------------------------

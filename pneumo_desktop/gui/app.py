@@ -15,6 +15,7 @@ import traceback
 from types import TracebackType
 
 from .. import __version__
+from ..core import wording
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def _ensure_std_streams() -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pneumo-desktop",
-        description="Screen chest X-rays for pneumonia, offline. Decision support only, not a diagnostic device.",
+        description=f"Screen chest X-rays for pneumonia, offline. {wording.DISCLAIMER}",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to scan at start-up")
     p.add_argument("--model-dir", help="model folder (default: the bundled model, or $PNEUMO_MODEL_DIR)")

@@ -27,8 +27,16 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core.wording import DATASET_CREDIT, DATASET_NOTE, DISCLAIMER
-from .service import ModelInfo
+from ..core.card import ModelInfo
+from ..core.model import DEVICES, PRECISIONS
+from ..core.wording import (
+    DATASET_CREDIT,
+    DATASET_LICENCE_URL,
+    DATASET_NOTE,
+    DEVICE_WORDS,
+    DISCLAIMER,
+    PRECISION_WORDS,
+)
 
 LICENCES = (
     ("Pneumo Desktop", "MIT"),
@@ -55,12 +63,8 @@ REFUSALS = (
         "images that do not look like the films the model was trained on",
     ),
 )
-DEVICE_CHOICES = (("auto", "Auto (GPU when available)"), ("cpu", "CPU"), ("gpu", "GPU"))
-PRECISION_CHOICES = (
-    ("auto", "Auto (bfloat16 where the processor has it and it matches float32)"),
-    ("float32", "float32 (exact reference)"),
-    ("bfloat16", "bfloat16 (fast on CPUs with AMX or AVX-512 BF16)"),
-)
+DEVICE_CHOICES = tuple((d, DEVICE_WORDS[d]) for d in DEVICES)
+PRECISION_CHOICES = tuple((p, PRECISION_WORDS[p]) for p in PRECISIONS)
 
 
 def threshold_spin(parent: QWidget | None = None) -> QDoubleSpinBox:
@@ -366,10 +370,8 @@ def about_html(info: ModelInfo | None) -> str:
     licences = "".join(
         f"<tr><td style='padding-right:12px'>{_h(a)}</td><td>{_h(b)}</td></tr>" for a, b in LICENCES
     )
-    credit = _h(DATASET_CREDIT).replace(
-        "https://creativecommons.org/licenses/by/4.0/",
-        "<a href='https://creativecommons.org/licenses/by/4.0/'>https://creativecommons.org/licenses/by/4.0/</a>",
-    )
+    url = _h(DATASET_LICENCE_URL)
+    credit = _h(DATASET_CREDIT).replace(url, f"<a href='{url}'>{url}</a>")
     return f"""
 <h2 style='margin-bottom:0'>Pneumo Desktop {_h(__version__)}</h2>
 <p style='margin-top:2px'>Offline screening of pediatric chest X-rays for pneumonia.</p>

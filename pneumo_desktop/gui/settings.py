@@ -9,11 +9,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from ..core.model import DEVICES, PRECISIONS  # the one list of each
+
 ORGANISATION = "PneumoDesktop"
 APPLICATION = "Pneumo Desktop"
 MAX_RECENT = 8
-DEVICES = ("auto", "cpu", "gpu")
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 class Settings:
