@@ -180,9 +180,8 @@ class Predictor:
         self._feature_model = None
         self._cam_head = _cam_head(model, self.card.gradcam_layer) if model is not None else None
         self._graphs: dict[int, tuple] = {}
-        from . import explain
-
-        explain.forget(self)
+        #: core.explain's gradient models for this network, by layer name (built on first use).
+        self.grad_cache: dict[str, tuple] = {}
 
     @property
     def spec(self):
