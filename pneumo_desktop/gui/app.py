@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:  # disk full, locked too long, not writable: say so, no traceback
         return refuse_unusable_store(exc)
     guard.activated.connect(lambda paths: bring_to_front(window, paths))
+    from . import lifecycle
+
+    ending = lifecycle.install(app)  # a clean end however the app ends (closed, SIGTERM, exit)
+    ending.add(guard.close)
     window.show()
     log.info("window shown %.2f s after start-up began", time.perf_counter() - t0)
     if args.paths:
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 0, lambda: window.statusBar().showMessage(f"Not found: {', '.join(missing)}", 10000)
             )
     code = app.exec()
+    ending.end()  # already done on aboutToQuit; the window's own shutdown, then the guard
     guard.close()
     window.shutdown()
     log.info("Pneumo Desktop exiting (%d)", code)
