@@ -292,7 +292,7 @@ def calibrate(
     needed = stats.positives_needed(target, confidence) if confidence is not None else 1
     warnings: list[str] = []
     if not reachable:
-        best = stats.wilson_lower_bound(n_pos, n_pos, confidence)
+        best = stats.wilson_lower_bound(n_pos, n_pos, confidence if confidence is not None else CONFIDENCE)
         warnings.append(
             f"{n_pos} pneumonia films cannot support a sensitivity of {target:.2f}: even with every one "
             f"found, we can only be 95% sure of {_pct(best)}. The threshold flags every pneumonia film "

@@ -267,6 +267,12 @@ def _pct0(v: object) -> str:
     return f"{float(v) * 100:.0f} %" if isinstance(v, int | float) else "?"
 
 
+def _section(data: dict, key: str) -> dict:
+    """``data[key]`` when it is a mapping, else an empty one (cards are read defensively)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def plain_words(card: dict, threshold: float | None) -> list[tuple[str, str]]:
     """(title, paragraph) pairs for a clinician: what it does, what it learned from, how accurate
     on which films, what it refuses. Only what the card states."""
@@ -286,8 +292,8 @@ def plain_words(card: dict, threshold: float | None) -> list[tuple[str, str]]:
         if isinstance(card.get("limitations"), list)
         else []
     )
-    training = card.get("training") if isinstance(card.get("training"), dict) else {}
-    counts = training.get("train_count") if isinstance(training.get("train_count"), dict) else {}
+    training = _section(card, "training")
+    counts = _section(training, "train_count")
     data = ""
     if counts:
         pos, neg = int(counts.get("PNEUMONIA", 0)), int(counts.get("NORMAL", 0))
@@ -296,8 +302,7 @@ def plain_words(card: dict, threshold: float | None) -> list[tuple[str, str]]:
         data += limitations[0]
     if data:
         out.append(("What it learned from", data))
-    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-    val = metrics.get("val") if isinstance(metrics.get("val"), dict) else None
+    val = _section(_section(card, "metrics"), "val") or None
     if val and all(k in val for k in ("n", "n_pos", "n_neg", "sensitivity", "specificity")):
         found = f" ({val['tp']} of {val['n_pos']})" if "tp" in val else ""
         normal = f" ({val['tn']} of {val['n_neg']})" if "tn" in val else ""

@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
-    app.setApplicationDisplayName("Pneumo Desktop")
+    if isinstance(app, QApplication):  # always, but the type checker sees a QCoreApplication
+        app.setApplicationDisplayName("Pneumo Desktop")
 
     from .single import SingleInstance, bring_to_front, refuse_second_instance
 

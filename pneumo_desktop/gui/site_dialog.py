@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from typing import Any
+from typing import Any, cast
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -132,7 +132,9 @@ class SiteDialog(QDialog):
         self.site_box.setEditable(True)
         self.site_box.addItems(controller.profiles.sites())
         self.site_box.setCurrentText(self.profile.site if self.profile else "")
-        self.site_box.lineEdit().setPlaceholderText("e.g. Clinic A")
+        site_edit = self.site_box.lineEdit()  # there is one: the box is editable
+        if site_edit is not None:
+            site_edit.setPlaceholderText("e.g. Clinic A")
         self.source_edit = QLineEdit(self)
         self.source_edit.setPlaceholderText(
             "Folder with NORMAL and PNEUMONIA subfolders, or a CSV of path,label"
@@ -220,7 +222,8 @@ class SiteDialog(QDialog):
         layout.addLayout(bottom)
 
         self.worker = CalibrationWorker(controller.window.service.worker)
-        self.worker.moveToThread(controller.window.service.thread)
+        # The service's QThread attribute shadows QObject.thread() (a method) for the type checker.
+        self.worker.moveToThread(cast(QThread, controller.window.service.thread))
         self._run.connect(self.worker.run)
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)

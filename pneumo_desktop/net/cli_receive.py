@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..core import wording
 from ..core.errors import ModelError
@@ -85,7 +86,7 @@ class ScanWorker(threading.Thread):
         self.incoming: queue.Queue[str] = queue.Queue()
         self.ready = threading.Event()  # set once the model is loaded, or failed to load
         self.stopping = threading.Event()
-        self.scanner = None
+        self.scanner: Any = None  # a core.scan.Scanner once the model is loaded (in run)
         self.error: str | None = None
         self.scan_id: int | None = None
 

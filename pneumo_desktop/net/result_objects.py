@@ -189,7 +189,7 @@ def _build_sr(result: ScanResult, source: Any, series_uid: str | None) -> Any:
         )
     items.append(TextContentItem(_code("121106", "DCM", "Comment"), DISCLAIMER, relationship_type=contains))
     root = ContainerContentItem(name=_code("18748-4", "LN", "Diagnostic imaging report"))
-    root.ContentSequence = items
+    root.ContentSequence = items  # type: ignore[assignment]  # pydicom accepts a list of datasets
     sr = ComprehensiveSR(
         evidence=[source],
         content=root,
@@ -269,7 +269,7 @@ def _build_sc(
         series_description=SERIES_DESCRIPTION_SC,
         software_versions=__version__,
     )
-    sc.PatientOrientation = source.get("PatientOrientation", "") or ""
+    sc.PatientOrientation = source.get("PatientOrientation", "") or ""  # type: ignore[assignment]
     sc.BurnedInAnnotation = "YES"
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.DerivationDescription = "Film with the model's heatmap overlaid; decision support only"
