@@ -30,12 +30,14 @@ from .. import __version__
 from ..core.card import ModelInfo
 from ..core.model import DEVICES, PRECISIONS
 from ..core.wording import (
+    DASH,
     DATASET_CREDIT,
     DATASET_LICENCE_URL,
     DATASET_NOTE,
     DEVICE_WORDS,
     DISCLAIMER,
     PRECISION_WORDS,
+    format_threshold,
 )
 
 LICENCES = (
@@ -119,7 +121,7 @@ class PreferencesDialog(QDialog):
         self.threshold_spin.setValue(threshold * 100)
         self.reset_button = QPushButton(
             "Reset to default"
-            + (f" ({default_threshold * 100:.1f} %)" if default_threshold is not None else ""),
+            + (f" ({format_threshold(default_threshold)})" if default_threshold is not None else ""),
             threshold_box,
         )
         self.reset_button.setEnabled(default_threshold is not None)
@@ -256,7 +258,7 @@ def _pretty_key(key: Any) -> str:
 
 
 def _pct(value: Any) -> str:
-    return f"{float(value) * 100:.1f} %" if isinstance(value, int | float) else "–"
+    return format_threshold(float(value)) if isinstance(value, int | float) else DASH  # a rate, one decimal
 
 
 def _section(title: str, body: str) -> str:
@@ -306,7 +308,7 @@ def model_card_html(info: ModelInfo | None) -> str:
     created = str(card.get("created", ""))[:10]
     parts = [
         f"<p><b>{_h(info.title)}</b>{' (' + _h(created) + ')' if created else ''} on {_h(info.device_name)} · "
-        f"default threshold {info.threshold * 100:.1f} %</p>"
+        f"default threshold {_h(format_threshold(info.threshold))}</p>"
     ]
     if card.get("intended_use"):
         parts.append(_section("Intended use", f"<p>{_value_html(card['intended_use'])}</p>"))

@@ -252,7 +252,7 @@ def _build_sc(
     from highdicom.sc import SCImage
     from pydicom.dataset import Dataset
 
-    prob = f" ({result.probability * 100:.1f} %)" if result.probability is not None else ""
+    prob = f" ({wording.format_percent(result.probability)})" if result.probability is not None else ""
     rgb = overlay_rgb(pixels, heatmap, f"{result.label}{prob}, threshold {result.threshold or 0:.2f}")
     sc = SCImage.from_ref_dataset(
         ref_dataset=source,
