@@ -32,11 +32,23 @@ from .results import ERROR, OK, REJECTED, ScanResult
 from .site_profiles import ProfileStore, SiteError, SiteProfile, check_site_name, make_profile
 
 __all__ = [  # the profiles moved to core.site_profiles (#18); their old names still work here
+    "AUC_DROP_WARNING",
+    "CALIBRATION_ADVICE",
+    "CONFIDENCE",
+    "Calibration",
+    "LabelledFilm",
+    "MIN_NEGATIVES",
     "ProfileStore",
+    "ROC_POINTS",
     "SiteError",
     "SiteProfile",
+    "calibrate",
+    "card_auc",
     "check_site_name",
+    "file_list_hash",
     "make_profile",
+    "read_labelled",
+    "scan_films",
 ]
 
 log = logging.getLogger(__name__)

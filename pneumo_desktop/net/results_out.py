@@ -41,13 +41,24 @@ log = logging.getLogger(__name__)
 __all__ = [
     "COMPREHENSIVE_SR",
     "DISCLAIMER",
+    "DicomNode",
+    "ExportReport",
+    "HeatmapSource",
     "MANUFACTURER",
     "SECONDARY_CAPTURE",
+    "SendOutcome",
+    "add_cli_options",
     "build_sc",
     "build_sr",
+    "describe",
+    "export_for_cli",
+    "export_results",
     "exportable",
+    "heatmap_source",
     "overlay_rgb",
     "read_source",
+    "save",
+    "send",
 ]
 
 
