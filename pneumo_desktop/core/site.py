@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import logging
 import math
 import os
 import threading
@@ -50,8 +49,6 @@ __all__ = [  # the profiles moved to core.site_profiles (#18); their old names s
     "read_labelled",
     "scan_films",
 ]
-
-log = logging.getLogger(__name__)
 
 #: The card's rule: the one-sided confidence of the Wilson lower bound of sensitivity.
 CONFIDENCE = 0.95

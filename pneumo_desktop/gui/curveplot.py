@@ -3,7 +3,6 @@ of ``gui.site_dialog`` (#18)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -14,8 +13,6 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import stats
-
-log = logging.getLogger(__name__)
 
 
 class CurvePlot(QWidget):

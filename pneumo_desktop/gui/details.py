@@ -3,15 +3,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from ..core import wording
 from ..core.export import display_text
 from ..core.images import XRay
 from ..core.results import ERROR, REJECTED, ScanResult
-
-log = logging.getLogger(__name__)
-
 
 #: The detail rows of the viewer, in order ("Patient" is the name, shown only on request).
 DETAIL_KEYS = (

@@ -3,7 +3,6 @@ zoomable, pannable :class:`ImageView` (split out of ``gui.viewer``, #18)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.colours import heatmap_rgba
-
-log = logging.getLogger(__name__)
 
 LEVELS = 4096  # pixels are quantised to 12 bits once; window/level is then a 4096-entry lookup table
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0

@@ -4,7 +4,6 @@ PDF report (split out of ``gui.site_dialog``, #18)."""
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +22,6 @@ from ..core.threshold import SITE, ThresholdInForce, resolve_threshold
 if TYPE_CHECKING:
     from .main_window import MainWindow
     from .site_dialog import SiteDialog
-
-log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # The window's side
