@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .core import errors
+from .core import errors, wording
 from .core.errors import ExportError, ModelError, StoreError
+from .core.logsetup import configure_console
 from .core.results import ScanResult, summarise, write_csv, write_json
 
 if TYPE_CHECKING:
@@ -36,8 +37,7 @@ NOT_IMAGES = frozenset({"not_image", "empty"})
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pneumo-scan",
-        description="Screen chest X-rays (PNG, JPEG, DICOM...) for pneumonia, offline. "
-        "Decision support only, not a diagnostic device.",
+        description=f"Screen chest X-rays (PNG, JPEG, DICOM...) for pneumonia, offline. {wording.DISCLAIMER}",
         epilog="Site calibration: 'pneumo-scan calibrate FOLDER --site NAME' sets a clinic's threshold "
         "from its own labelled films (see 'pneumo-scan calibrate --help'); then scan with --site NAME.",
     )
@@ -124,15 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        from .core.io.dicom import without_pydicom_logs
-
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(without_pydicom_logs)
+    configure_console(args.verbose)
     if args.retention_days is not None and not args.retention_days >= 0:
         print("pneumo-scan: --retention-days must be 0 or more", file=sys.stderr)
         return errors.EXIT_USAGE

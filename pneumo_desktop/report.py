@@ -19,7 +19,6 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,18 +26,46 @@ from PySide6 import QtCore, QtGui
 
 from . import __version__
 from .core import wording
-from .core.colours import LABEL_HEX, heatmap_rgba, legend_rgb
+from .core.colours import LABEL_HEX, legend_rgb
 from .core.demographics import read_age
 from .core.errors import XRayLoadError
+from .core.heatmap import stored_heatmap
 from .core.io import XRay, load_error_from_os, load_xray
 from .core.results import ERROR, LABELS, REJECTED, ScanResult, summarise
 from .core.review import Review, review_key, reviewable, status_for
+from .reportkit import (
+    REPORT_FOLDER,
+    RESOLUTION,
+    default_report_dir,
+    default_report_path,
+    ensure_gui_application,
+)
+from .reportkit import font as _font
+from .reportkit import gray_qimage as _gray_qimage
+from .reportkit import overlay as _overlay
+from .reportkit import px as _px
+
+__all__ = [  # moved to reportkit (#18); the old names still come from here
+    "DISCLAIMER",
+    "DISCLAIMER_DETAIL",
+    "PER_PAGE",
+    "REPORT_FOLDER",
+    "RESOLUTION",
+    "ReportContext",
+    "SIGN_OFF",
+    "default_report_dir",
+    "default_report_path",
+    "ensure_gui_application",
+    "file_lines",
+    "headline",
+    "pdf_heatmaps",
+    "report_threshold",
+    "write_pdf_report",
+]
 
 log = logging.getLogger(__name__)
 
-RESOLUTION = 150  # dots per inch of the page coordinate system
 PER_PAGE = 3  # files per page after the summary
-REPORT_FOLDER = "Pneumo Desktop"
 DISCLAIMER = wording.DISCLAIMER
 DISCLAIMER_DETAIL = wording.DISCLAIMER_DETAIL
 SIGN_OFF = ("Reviewed by ______________________________", "Signature ___________________   Date ____________")
@@ -67,23 +94,6 @@ def report_threshold(
     return found if found is not None else wording.ThresholdInForce(float(threshold), "model card")
 
 
-def default_report_dir() -> Path:
-    """The user's documents folder, Pneumo Desktop subfolder: never next to the X-rays."""
-    docs = ""
-    try:
-        from PySide6.QtCore import QStandardPaths
-
-        docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-    except Exception:  # no Qt: the usual place
-        docs = ""
-    return Path(docs or Path.home() / "Documents") / REPORT_FOLDER
-
-
-def default_report_path(now: _dt.datetime | None = None) -> Path:
-    now = now or _dt.datetime.now()
-    return default_report_dir() / f"pneumo-report-{now:%Y%m%d-%H%M}.pdf"
-
-
 def pdf_heatmaps(predictor: Any) -> Callable[[XRay], np.ndarray | None] | None:
     """Grad-CAM for the report from a loaded predictor (None when the module is missing)."""
     try:
@@ -99,17 +109,6 @@ def pdf_heatmaps(predictor: Any) -> Callable[[XRay], np.ndarray | None] | None:
             return None
 
     return heat
-
-
-def ensure_gui_application() -> object:
-    """QPdfWriter needs a QGuiApplication (fonts); the CLI has none, so make one, offscreen."""
-    from PySide6.QtGui import QGuiApplication
-
-    app = QGuiApplication.instance()
-    if app is None:  # no window ever: never depend on a display (or on the xcb libraries)
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        app = QGuiApplication(["pneumo-scan"])
-    return app
 
 
 def write_pdf_report(
@@ -173,19 +172,6 @@ def write_pdf_report(
 
 # ---------------------------------------------------------------------------------------------
 # Drawing helpers
-
-
-def _font(points: float, bold: bool = False) -> Any:
-    f = QtGui.QFont("Helvetica")
-    f.setStyleHint(QtGui.QFont.StyleHint.SansSerif)
-    f.setPointSizeF(points)
-    f.setBold(bold)
-    return f
-
-
-def _px(points: float) -> float:
-    """Points to page units."""
-    return points / 72.0 * RESOLUTION
 
 
 def _text(
@@ -362,7 +348,10 @@ def _file_block(
     judged = reviewable(r)
     image_w = w * 0.46 if r.status != ERROR else 0.0
     text_w = w - image_w - (_px(12) if image_w else 0)
-    age = read_age(r.path) if r.format == "DICOM" and r.status != ERROR else ""
+    film = _film(r) if image_w else None  # each printed film is read once, for its pixels and age
+    age = ""
+    if r.format == "DICOM" and r.status != ERROR:
+        age = _age(film) if isinstance(film, XRay) else read_age(r.path)
     key_w = _px(64)
     for key, value in file_lines(r, ctx, age):
         _text(p, left, y, key_w, key, 9, colour="#5b6168")
@@ -375,30 +364,48 @@ def _file_block(
             p,
             QtCore.QRectF(left + text_w + _px(12), top + _px(24), image_w, box.bottom() - top - _px(24)),
             r,
+            film,
             judged,
             heatmap,
         )
     _rule(p, left, box.right(), box.bottom() + _px(2))
 
 
-def _images(
-    p: Any, box: Any, r: ScanResult, judged: bool, heatmap: Callable[[XRay], np.ndarray | None] | None
-) -> None:
-    """The film (and, for judged films, its heatmap with legend and caveat), or why not."""
+def _film(r: ScanResult) -> XRay | str:
+    """The film as scanned, or why it cannot be printed (moved, changed, unreadable)."""
     try:
         if r.file_changed():
             raise XRayLoadError(
                 "the file has changed since it was scanned, so it is not the image this result is for"
             )
-        xray = load_xray(r.path)
+        return load_xray(r.path)
     except (XRayLoadError, OSError) as exc:
-        reason = load_error_from_os(exc) if isinstance(exc, OSError) else exc
+        return str(load_error_from_os(exc) if isinstance(exc, OSError) else exc)
+
+
+def _age(xray: XRay) -> str:
+    """The patient's age in words from the film's own header (as ``core.demographics.read_age``)."""
+    return wording.format_age(xray.patient_age or "", xray.patient_birth_date or "", xray.study_date or "")
+
+
+def _images(
+    p: Any,
+    box: Any,
+    r: ScanResult,
+    film: XRay | str | None,
+    judged: bool,
+    heatmap: Callable[[XRay], np.ndarray | None] | None,
+) -> None:
+    """The film (and, for judged films, its heatmap with legend and caveat), or why not."""
+    xray = film if isinstance(film, XRay) else None
+    if xray is None:
+        reason = film if isinstance(film, str) else "it could not be read"
         _text(
             p, box.left(), box.top(), box.width(), f"The image is not printed: {reason}", 9, colour="#c0392b"
         )
         return
     gray = _gray_qimage(xray.pixels)
-    heat = heatmap(xray) if (judged and heatmap is not None) else None
+    heat = _heat_for(r, xray, heatmap) if judged else None
     caption_h = _px(12)
     if heat is None:
         room = QtCore.QRectF(box.left(), box.top(), box.width() / 2, box.height() - caption_h)
@@ -427,6 +434,17 @@ def _images(
     _legend(p, QtCore.QRectF(box.left(), bottom + caption_h + _px(6), box.width(), legend_h))
 
 
+def _heat_for(
+    r: ScanResult, xray: XRay, heatmap: Callable[[XRay], np.ndarray | None] | None
+) -> np.ndarray | None:
+    """The row's stored heatmap (the scan's own forward pass, ``core.heatmap``); only a row scanned
+    before heatmaps were stored asks ``heatmap`` (a model call)."""
+    heat = stored_heatmap(r, xray.pixels.shape)
+    if heat is None and heatmap is not None:
+        heat = heatmap(xray)
+    return heat
+
+
 def _legend(p: Any, box: Any) -> None:
     bar_w, bar_h = box.width() * 0.5, _px(6)
     rgb = legend_rgb(256, 4)
@@ -439,26 +457,6 @@ def _legend(p: Any, box: Any) -> None:
     _text(p, box.left(), box.top(), _px(26), least, 7, colour="#5b6168")
     _text(p, x0 + bar_w + _px(4), box.top(), _px(40), most, 7, colour="#5b6168")
     _text(p, box.left(), box.top() + bar_h + _px(5), box.width(), wording.HEATMAP_CAVEAT, 7, colour="#5b6168")
-
-
-def _gray_qimage(pixels: np.ndarray) -> Any:
-    img8 = np.ascontiguousarray((np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8))
-    h, w = img8.shape
-    return QtGui.QImage(img8.data, w, h, w, QtGui.QImage.Format.Format_Grayscale8).copy()
-
-
-def _overlay(pixels: np.ndarray, heat: np.ndarray, opacity: float = 0.45) -> Any:
-    gray = np.clip(pixels, 0, 1)[..., None] * 255.0
-    if heat.shape != pixels.shape:  # defensive: the heatmap should already be the image's size
-        from PIL import Image
-
-        h, w = pixels.shape
-        heat = np.asarray(Image.fromarray(np.asarray(heat, np.float32), mode="F").resize((w, h)), np.float32)
-    rgba = heatmap_rgba(heat).astype(np.float32)
-    alpha = rgba[..., 3:4] / 255.0 * opacity
-    rgb = np.ascontiguousarray((gray * (1 - alpha) + rgba[..., :3] * alpha).clip(0, 255).astype(np.uint8))
-    h, w = rgb.shape[:2]
-    return QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
 
 
 def _draw_fitted(p: Any, image: Any, room: Any, caption: str) -> float:

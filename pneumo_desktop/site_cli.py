@@ -12,6 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
+from .core import wording
+from .core.logsetup import configure_console
+from .core.model import DEVICES
 from .core.site import (
     ProfileStore,
     SiteError,
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 0.95, the model card's rule); 0: the target on these films only, no margin",
     )
     p.add_argument("--no-save", action="store_true", help="print the calibration, save no profile")
-    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument(
         "--precision",
         choices=["float32", "bfloat16"],
@@ -78,10 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def calibrate_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_console(args.verbose)
     if not 0.0 < args.target_sensitivity < 1.0:
         print("pneumo-scan calibrate: --target-sensitivity must be between 0 and 1", file=sys.stderr)
         return 2
@@ -142,7 +142,7 @@ def calibrate_main(argv: list[str]) -> int:
     kept = f"; earlier versions are kept (latest before: v{before.version})" if before else ""
     print(f"Saved as site profile {profile.label} in {profiles.root}{kept}.")
     print(f"Scan with it: pneumo-scan FOLDER --site {site!r}")
-    print("Decision support only, not a diagnostic device.")
+    print(wording.DISCLAIMER)
     return 0
 
 

@@ -58,7 +58,7 @@ class ModelCard:
                 model_file=str(data["model_file"]),
                 sha256=str(data["sha256"]).lower(),
                 preprocessing=PreprocessSpec.from_dict(data["preprocessing"]),
-                labels=tuple(data.get("labels", ("NORMAL", "PNEUMONIA"))),  # type: ignore[arg-type]
+                labels=tuple(data.get("labels", ("NORMAL", "PNEUMONIA"))),
                 threshold=float(data.get("threshold", 0.5)),
                 temperature=float(data.get("temperature", 1.0)),
                 gradcam_layer=str(data.get("gradcam_layer", "block5_conv4")),
@@ -84,6 +84,38 @@ class ModelCard:
                 f"instead of {self.sha256[:12]}...). It may be damaged or replaced; reinstall the app."
             )
         verify_manifest(self.folder, self.raw)  # every other file it uses, and the card's own fields
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a face (the window, the About box, a report) shows of the loaded model: its card's
+    facts plus where it runs. Built from the card (:meth:`from_card`), never kept beside it."""
+
+    name: str
+    version: str
+    device_name: str
+    threshold: float  # the model card's operating point
+    sha256: str
+    heatmaps: bool  # the model gives a class activation map with each prediction
+    card: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole card (ModelCard.raw)
+    folder: str = ""
+
+    @classmethod
+    def from_card(cls, card: ModelCard, device_name: str, heatmaps: bool) -> ModelInfo:
+        return cls(
+            name=card.name,
+            version=card.version,
+            device_name=device_name,
+            threshold=card.threshold,
+            sha256=card.sha256,
+            heatmaps=heatmaps,
+            card=dict(card.raw),
+            folder=str(card.folder),
+        )
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} {self.version}"
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

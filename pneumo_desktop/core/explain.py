@@ -1,13 +1,14 @@
 """Grad-CAM heatmaps (Selvaraju et al. 2017) on the model's last convolutional block.
 
-The gradient model is built once per loaded model and cached. Call from the thread that owns the
-Predictor. Works on the TensorFlow and JAX backends.
+The gradient model is built once per loaded model and kept by that Predictor (``grad_cache``,
+emptied when its network is replaced): no module-level cache outlives a model. Call from the
+thread that owns the Predictor. Works on the TensorFlow and JAX backends.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
+from typing import Any
 
 import numpy as np
 
@@ -15,9 +16,6 @@ from .io import XRay
 from .preprocess import preprocess
 
 log = logging.getLogger(__name__)
-
-_GRAD_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def _gradient_model(predictor, layer_name: str):
     """(grad_model, conv_and_grads) for the predictor's model, built once and cached.
@@ -29,9 +27,9 @@ def _gradient_model(predictor, layer_name: str):
     """
     import keras
 
-    cached = _GRAD_MODELS.get(predictor)
-    if cached is not None and cached[0] == layer_name:
-        return cached[1], cached[2]
+    cache: dict[str, tuple[Any, Any]] | None = getattr(predictor, "grad_cache", None)
+    if cache is not None and layer_name in cache:
+        return cache[layer_name]
     model = predictor.model
     conv = model.get_layer(layer_name).output
     last = model.layers[-1]
@@ -45,13 +43,16 @@ def _gradient_model(predictor, layer_name: str):
         grad_model = keras.Model(model.inputs[0], [conv, model.output])
         score = _score_from_probability
     fn = _conv_and_grads_fn(grad_model, score)
-    _GRAD_MODELS[predictor] = (layer_name, grad_model, fn)
+    if cache is not None:  # a predictor without one (a stand-in) builds it on each call
+        cache[layer_name] = (grad_model, fn)
     return grad_model, fn
 
 
 def forget(predictor) -> None:
-    """Drop the cached gradient model of ``predictor`` (its network was replaced)."""
-    _GRAD_MODELS.pop(predictor, None)
+    """Drop the gradient models ``predictor`` keeps (its network was replaced)."""
+    cache = getattr(predictor, "grad_cache", None)
+    if cache is not None:
+        cache.clear()
 
 
 def _score_from_probability(prob):

@@ -9,27 +9,31 @@ al. 2016). The Predictor computes it with the probability (``Prediction.cam``), 
 with each judged film's row (``ScanResult.heatmap``, float16, about 270 characters), and the viewer
 and the report upsample it to the film's size, so no heatmap is ever recomputed.
 
-This module is Qt-free: the legend's words and the caveat (:func:`heatmap_caveat`) are shared by
-the viewer and the PDF report (the colours are ``gui.viewer.heatmap_rgba``'s, the legend's drawing
-``gui.heatlegend``).
+This module is Qt-free. The legend's words and the caveat live in ``core.wording`` (one copy for
+the viewer and the PDF report); the colours are ``core.colours.heatmap_rgba``'s, the legend's
+drawing ``gui.heatlegend``.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-LEGEND_LOW, LEGEND_HIGH = "less", "most"
-LEGEND_TITLE = "Influence on the pneumonia score"
+from . import wording
+
+log = logging.getLogger(__name__)
+
+LEGEND_LOW, LEGEND_HIGH = wording.HEATMAP_LEGEND
+LEGEND_TITLE = wording.HEATMAP_LEGEND_TITLE
 
 
 def heatmap_caveat() -> str:
-    """One line shown next to every heatmap, in the viewer and in the report."""
-    return (
-        "Heatmap: where the model's features raised its pneumonia score, coarse (10 x 10 regions); "
-        "not a lesion outline, and it can highlight the heart and spine rather than the lungs."
-    )
+    """One line shown next to every heatmap, in the viewer and in the report (``wording``'s)."""
+    return wording.HEATMAP_CAVEAT
 
 
 def encode(cam: np.ndarray) -> str:
@@ -103,3 +107,48 @@ def central_share(cam: np.ndarray, central_columns: int = 4) -> float:
     hi = lo + central_columns * w // 10
     total = cam.sum()
     return float(cam[:, lo:hi].sum() / total) if total > 0 else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# The head that turns the last conv block's features into the map (used by core.model)
+
+
+@dataclass(frozen=True)
+class CamHead:
+    """``relu`` is applied later; this is ``features @ w`` for the sigmoid unit's weights ``w``."""
+
+    layer: str  # the card's gradcam_layer
+    dense: Any  # the final Dense layer (its kernel is read at call time)
+
+    def apply(self, features):
+        import keras
+
+        w = keras.ops.cast(self.dense.kernel[:, 0], "float32")
+        return keras.ops.einsum("nhwc,c->nhw", keras.ops.cast(features, "float32"), w)
+
+
+#: Layers that may sit between the CAM layer and the final Dense unit for the map to equal Grad-CAM:
+#: max pooling routes the gradient to one position per window, global average pooling spreads it
+#: evenly, and dropout is the identity at inference.
+_CAM_PATH = ("MaxPooling2D", "GlobalAveragePooling2D", "Dropout")
+
+
+def cam_head(model, layer_name: str) -> CamHead | None:
+    """The class activation map head when the network allows one (else None: Grad-CAM on demand).
+
+    (Moved here from ``core.model``, #18: this module says why the map equals Grad-CAM.)"""
+    import keras
+
+    names = [layer.name for layer in model.layers]
+    last = model.layers[-1]
+    if layer_name not in names or not isinstance(last, keras.layers.Dense) or last.kernel.shape[-1] != 1:
+        log.info("no forward-pass heatmap: the head is not one Dense unit after %s", layer_name)
+        return None
+    between = model.layers[names.index(layer_name) + 1 : -1]
+    kinds = [type(layer).__name__ for layer in between]
+    if any(k not in _CAM_PATH for k in kinds) or kinds.count("GlobalAveragePooling2D") != 1:
+        log.info("no forward-pass heatmap: %s lies between %s and the output", kinds, layer_name)
+        return None
+    if model.get_layer(layer_name).output.shape[-1] != last.kernel.shape[0]:
+        return None
+    return CamHead(layer_name, last)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +21,10 @@ from . import precision as precisions
 from .card import ModelCard
 from .errors import ModelError
 from .paths import default_model_dir
+
+if TYPE_CHECKING:
+    from .quality import Gate, OODReference
+    from .runtime import LeanModel
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,12 @@ def _quiet_backend_logs() -> None:
 
 class Predictor:
     """Predicts calibrated pneumonia probabilities for batches of preprocessed X-rays."""
+
+    lean: LeanModel | None  # an exported model on a lean runtime, or None: Keras
+    _model: Any  # the Keras model (None on a lean runtime until asked for)
+    _feature_model: Any
+    _ood: OODReference | None
+    _gate: Gate | None | bool  # False: not loaded yet; None: the model folder ships no gate
 
     def __init__(
         self,
@@ -119,6 +130,7 @@ class Predictor:
 
     def _start_lean(self, precision: str, t0: float) -> None:
         """Set up on a lean runtime (no Keras model: ``self.model`` is None)."""
+        assert self.lean is not None
         self.precision = self.lean.precision
         if self.precision == "bfloat16":
             self._check_lean_parity(precision)
@@ -141,11 +153,13 @@ class Predictor:
         from .preprocess import preprocess_batch
         from .runtime import load
 
-        key = precisions.parity_key(f"{self.card.sha256}:{self.lean.runtime}", requested)
+        assert self.lean is not None
+        runtime = self.lean.runtime
+        key = precisions.parity_key(f"{self.card.sha256}:{runtime}", requested)
         parity = precisions.cached_parity(key)
         how = "checked earlier on this machine" if parity is not None else "checked now"
         if parity is None:
-            reference = load(self.card, self.lean.runtime, "float32", verify=False)
+            reference = load(self.card, runtime, "float32", verify=False)
             spec = self.card.preprocessing
             films = preprocess_batch(precisions.sample_films(spec.size), spec)
 
@@ -158,7 +172,7 @@ class Predictor:
             self.precision_reason += f"; parity with float32 {'holds' if parity.ok else 'FAILS'} ({how})"
             return
         log.warning("bfloat16 differs from float32 (%s); using float32", parity.describe())
-        self.lean = load(self.card, self.lean.runtime, "float32", verify=False)
+        self.lean = load(self.card, runtime, "float32", verify=False)
         self.precision, self.precision_reason = "float32", f"bfloat16 parity failed: {parity.describe()}"
 
     # ---------------------------------------------------------------------------------------
@@ -178,11 +192,10 @@ class Predictor:
             self.lean = None  # predictions and heatmaps now come from this network
         self._model = model
         self._feature_model = None
-        self._cam_head = _cam_head(model, self.card.gradcam_layer) if model is not None else None
+        self._cam_head = heatmap.cam_head(model, self.card.gradcam_layer) if model is not None else None
         self._graphs: dict[int, tuple] = {}
-        from . import explain
-
-        explain.forget(self)
+        #: core.explain's gradient models for this network, by layer name (built on first use).
+        self.grad_cache: dict[str, tuple] = {}
 
     @property
     def spec(self):
@@ -256,9 +269,9 @@ class Predictor:
     def _predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """One forward pass: probabilities, the OOD layer's features, the raw class activation map."""
         if self.lean is not None:  # the exported graph returns all three
-            out = self.lean.run(batch)
-            feats = out.pooled.astype(np.float64).reshape(len(batch), -1) if self.ood is not None else None
-            return out.probability, feats, out.cam.astype(np.float32)
+            lean_out = self.lean.run(batch)
+            feats = lean_out.pooled.astype(np.float64).reshape(len(batch), -1) if self.ood is not None else None
+            return lean_out.probability, feats, lean_out.cam.astype(np.float32)
         import keras
 
         if self._feature_model is None:
@@ -280,9 +293,10 @@ class Predictor:
     def cams(self, batch: np.ndarray) -> np.ndarray | None:
         """(N, h, w) class activation maps in [0, 1] for a preprocessed batch (None: not available)."""
         preds = self.predict_batch(batch)
-        if not preds or preds[0].cam is None:
+        maps = [p.cam for p in preds if p.cam is not None]
+        if not preds or len(maps) != len(preds):
             return None
-        return np.stack([p.cam for p in preds])
+        return np.stack(maps)
 
     def warm_up(self) -> None:
         """Trace the graph and load the OOD reference now, in the thread that loads the model.
@@ -329,45 +343,6 @@ def _graph_function(model):
     # tracing holds the GIL long enough to stall a GUI thread.
     shape = (None, *tuple(model.input_shape)[1:])
     return tf.function(call, input_signature=[tf.TensorSpec(shape, tf.float32)])
-
-
-@dataclass(frozen=True)
-class _CamHead:
-    """``relu`` is applied later; this is ``features @ w`` for the sigmoid unit's weights ``w``."""
-
-    layer: str  # the card's gradcam_layer
-    dense: object  # the final Dense layer (its kernel is read at call time)
-
-    def apply(self, features):
-        import keras
-
-        w = keras.ops.cast(self.dense.kernel[:, 0], "float32")
-        return keras.ops.einsum("nhwc,c->nhw", keras.ops.cast(features, "float32"), w)
-
-
-#: Layers that may sit between the CAM layer and the final Dense unit for the map to equal Grad-CAM:
-#: max pooling routes the gradient to one position per window, global average pooling spreads it
-#: evenly, and dropout is the identity at inference.
-_CAM_PATH = ("MaxPooling2D", "GlobalAveragePooling2D", "Dropout")
-
-
-def _cam_head(model, layer_name: str) -> _CamHead | None:
-    """The class activation map head when the network allows one (else None: Grad-CAM on demand)."""
-    import keras
-
-    names = [layer.name for layer in model.layers]
-    last = model.layers[-1]
-    if layer_name not in names or not isinstance(last, keras.layers.Dense) or last.kernel.shape[-1] != 1:
-        log.info("no forward-pass heatmap: the head is not one Dense unit after %s", layer_name)
-        return None
-    between = model.layers[names.index(layer_name) + 1 : -1]
-    kinds = [type(layer).__name__ for layer in between]
-    if any(k not in _CAM_PATH for k in kinds) or kinds.count("GlobalAveragePooling2D") != 1:
-        log.info("no forward-pass heatmap: %s lies between %s and the output", kinds, layer_name)
-        return None
-    if model.get_layer(layer_name).output.shape[-1] != last.kernel.shape[0]:
-        return None
-    return _CamHead(layer_name, last)
 
 
 def _choose_model(predictor: Predictor, model, requested: str):

@@ -268,13 +268,10 @@ def serve(conn, model_dir: str, device: str, precision: str, verify: bool) -> No
     root = logging.getLogger()
     root.addHandler(_PipeLogHandler(conn))
     root.setLevel(logging.INFO)
-    try:
-        from .io.dicom import without_pydicom_logs
+    from .logsetup import without_pydicom_logs
 
-        for handler in root.handlers:
-            handler.addFilter(without_pydicom_logs)
-    except Exception:  # optional filter
-        pass
+    for handler in root.handlers:
+        handler.addFilter(without_pydicom_logs)
     try:
         from .model import Predictor
 

@@ -13,6 +13,14 @@ from .card import sha256_file
 OK, ERROR, REJECTED = "ok", "error", "rejected"
 PNEUMONIA, NORMAL, NEEDS_REVIEW, UNREADABLE = "Pneumonia", "Normal", "Needs review", "Unreadable"
 LABELS = (PNEUMONIA, NORMAL, NEEDS_REVIEW, UNREADABLE)
+#: The labels that ask for a clinician's attention first ("Flagged": the table's bold labels and
+#: its filter). Unreadable files are listed, not flagged: nothing was judged.
+FLAGGED_LABELS = frozenset({PNEUMONIA, NEEDS_REVIEW})
+
+
+def is_flagged(label: str) -> bool:
+    """Whether a row with this label is flagged (the one definition; see FLAGGED_LABELS)."""
+    return label in FLAGGED_LABELS
 
 
 #: Error codes that depend on the file's bytes alone, so the same bytes always give the same row.

@@ -13,15 +13,22 @@ import re
 from dataclasses import dataclass
 
 DISCLAIMER = "Decision support only, not a diagnostic device."
+#: The disclaimer in a DICOM result (SR comment): nobody verified it before it was sent.
+DISCLAIMER_DICOM = (
+    f"{DISCLAIMER} The result is a screening aid for a clinician, who decides; it was not verified by a person."
+)
+#: Burned into a Secondary Capture's pixels (ASCII: any font draws it).
+DISCLAIMER_BURNED_IN = "DECISION SUPPORT ONLY - not a diagnosis"
 DISCLAIMER_DETAIL = (
     "Every result must be reviewed by a qualified clinician together with the clinical picture. "
     "The model was trained on pediatric anterior-posterior chest X-rays; results on other images "
     "may be unreliable."
 )
+DATASET_LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
 DATASET_CREDIT = (
     "Kermany DS, Zhang K, Goldbaum M. Labeled Optical Coherence Tomography (OCT) and Chest X-Ray Images "
     "for Classification. Mendeley Data, v2, 2018, doi:10.17632/rscbjbr9sj.2 — CC BY 4.0 "
-    "(https://creativecommons.org/licenses/by/4.0/)"
+    f"({DATASET_LICENCE_URL})"
 )
 DATASET_NOTE = (
     "The bundled model was trained on a modified copy of this data set (downsized, re-encoded as "
@@ -35,9 +42,23 @@ PROBABILITY_MEANING = (
     "The model's estimate that this film shows pneumonia. At or above the threshold the film is "
     "labelled Pneumonia; below it, Normal. It is not a diagnosis: a clinician decides."
 )
-#: One line under every heatmap (only judged films get one).
-HEATMAP_CAVEAT = "Heatmap: where the model looked most (red) to least (blue). It does not outline disease."
-HEATMAP_LEGEND = ("least", "most")
+#: One line under every heatmap, in the viewer and in the report (only judged films get one).
+HEATMAP_CAVEAT = (
+    "Heatmap: where the model's features raised its pneumonia score, coarse (10 x 10 regions); "
+    "not a lesion outline, and it can highlight the heart and spine rather than the lungs."
+)
+#: The colour legend's title and its two ends (viewer and report).
+HEATMAP_LEGEND_TITLE = "Influence on the pneumonia score"
+HEATMAP_LEGEND = ("less", "most")
+
+
+#: The device and precision choices (``core.model.DEVICES`` / ``PRECISIONS``), in words.
+DEVICE_WORDS = {"auto": "Auto (GPU when available)", "cpu": "CPU", "gpu": "GPU"}
+PRECISION_WORDS = {
+    "auto": "Auto (bfloat16 where the processor has it and it matches float32)",
+    "float32": "float32 (exact reference)",
+    "bfloat16": "bfloat16 (fast on CPUs with AMX or AVX-512 BF16)",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +267,12 @@ def _pct0(v: object) -> str:
     return f"{float(v) * 100:.0f} %" if isinstance(v, int | float) else "?"
 
 
+def _section(data: dict, key: str) -> dict:
+    """``data[key]`` when it is a mapping, else an empty one (cards are read defensively)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def plain_words(card: dict, threshold: float | None) -> list[tuple[str, str]]:
     """(title, paragraph) pairs for a clinician: what it does, what it learned from, how accurate
     on which films, what it refuses. Only what the card states."""
@@ -265,8 +292,8 @@ def plain_words(card: dict, threshold: float | None) -> list[tuple[str, str]]:
         if isinstance(card.get("limitations"), list)
         else []
     )
-    training = card.get("training") if isinstance(card.get("training"), dict) else {}
-    counts = training.get("train_count") if isinstance(training.get("train_count"), dict) else {}
+    training = _section(card, "training")
+    counts = _section(training, "train_count")
     data = ""
     if counts:
         pos, neg = int(counts.get("PNEUMONIA", 0)), int(counts.get("NORMAL", 0))
@@ -275,8 +302,7 @@ def plain_words(card: dict, threshold: float | None) -> list[tuple[str, str]]:
         data += limitations[0]
     if data:
         out.append(("What it learned from", data))
-    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-    val = metrics.get("val") if isinstance(metrics.get("val"), dict) else None
+    val = _section(_section(card, "metrics"), "val") or None
     if val and all(k in val for k in ("n", "n_pos", "n_neg", "sensitivity", "specificity")):
         found = f" ({val['tp']} of {val['n_pos']})" if "tp" in val else ""
         normal = f" ({val['tn']} of {val['n_neg']})" if "tn" in val else ""

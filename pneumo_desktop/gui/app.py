@@ -15,6 +15,7 @@ import traceback
 from types import TracebackType
 
 from .. import __version__
+from ..core import wording
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def _ensure_std_streams() -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pneumo-desktop",
-        description="Screen chest X-rays for pneumonia, offline. Decision support only, not a diagnostic device.",
+        description=f"Screen chest X-rays for pneumonia, offline. {wording.DISCLAIMER}",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to scan at start-up")
     p.add_argument("--model-dir", help="model folder (default: the bundled model, or $PNEUMO_MODEL_DIR)")
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
-    app.setApplicationDisplayName("Pneumo Desktop")
+    if isinstance(app, QApplication):  # always, but the type checker sees a QCoreApplication
+        app.setApplicationDisplayName("Pneumo Desktop")
 
     from .single import SingleInstance, bring_to_front, refuse_second_instance
 
@@ -111,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:  # disk full, locked too long, not writable: say so, no traceback
         return refuse_unusable_store(exc)
     guard.activated.connect(lambda paths: bring_to_front(window, paths))
+    from . import lifecycle
+
+    ending = lifecycle.install(app)  # a clean end however the app ends (closed, SIGTERM, exit)
+    ending.add(guard.close)
     window.show()
     log.info("window shown %.2f s after start-up began", time.perf_counter() - t0)
     if args.paths:
@@ -123,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 0, lambda: window.statusBar().showMessage(f"Not found: {', '.join(missing)}", 10000)
             )
     code = app.exec()
+    ending.end()  # already done on aboutToQuit; the window's own shutdown, then the guard
     guard.close()
     window.shutdown()
     log.info("Pneumo Desktop exiting (%d)", code)

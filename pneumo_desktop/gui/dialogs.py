@@ -27,8 +27,18 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core.wording import DATASET_CREDIT, DATASET_NOTE, DISCLAIMER
-from .service import ModelInfo
+from ..core.card import ModelInfo
+from ..core.model import DEVICES, PRECISIONS
+from ..core.wording import (
+    DASH,
+    DATASET_CREDIT,
+    DATASET_LICENCE_URL,
+    DATASET_NOTE,
+    DEVICE_WORDS,
+    DISCLAIMER,
+    PRECISION_WORDS,
+    format_threshold,
+)
 
 LICENCES = (
     ("Pneumo Desktop", "MIT"),
@@ -55,12 +65,8 @@ REFUSALS = (
         "images that do not look like the films the model was trained on",
     ),
 )
-DEVICE_CHOICES = (("auto", "Auto (GPU when available)"), ("cpu", "CPU"), ("gpu", "GPU"))
-PRECISION_CHOICES = (
-    ("auto", "Auto (bfloat16 where the processor has it and it matches float32)"),
-    ("float32", "float32 (exact reference)"),
-    ("bfloat16", "bfloat16 (fast on CPUs with AMX or AVX-512 BF16)"),
-)
+DEVICE_CHOICES = tuple((d, DEVICE_WORDS[d]) for d in DEVICES)
+PRECISION_CHOICES = tuple((p, PRECISION_WORDS[p]) for p in PRECISIONS)
 
 
 def threshold_spin(parent: QWidget | None = None) -> QDoubleSpinBox:
@@ -115,7 +121,7 @@ class PreferencesDialog(QDialog):
         self.threshold_spin.setValue(threshold * 100)
         self.reset_button = QPushButton(
             "Reset to default"
-            + (f" ({default_threshold * 100:.1f} %)" if default_threshold is not None else ""),
+            + (f" ({format_threshold(default_threshold)})" if default_threshold is not None else ""),
             threshold_box,
         )
         self.reset_button.setEnabled(default_threshold is not None)
@@ -252,7 +258,7 @@ def _pretty_key(key: Any) -> str:
 
 
 def _pct(value: Any) -> str:
-    return f"{float(value) * 100:.1f} %" if isinstance(value, int | float) else "–"
+    return format_threshold(float(value)) if isinstance(value, int | float) else DASH  # a rate, one decimal
 
 
 def _section(title: str, body: str) -> str:
@@ -302,7 +308,7 @@ def model_card_html(info: ModelInfo | None) -> str:
     created = str(card.get("created", ""))[:10]
     parts = [
         f"<p><b>{_h(info.title)}</b>{' (' + _h(created) + ')' if created else ''} on {_h(info.device_name)} · "
-        f"default threshold {info.threshold * 100:.1f} %</p>"
+        f"default threshold {_h(format_threshold(info.threshold))}</p>"
     ]
     if card.get("intended_use"):
         parts.append(_section("Intended use", f"<p>{_value_html(card['intended_use'])}</p>"))
@@ -366,10 +372,8 @@ def about_html(info: ModelInfo | None) -> str:
     licences = "".join(
         f"<tr><td style='padding-right:12px'>{_h(a)}</td><td>{_h(b)}</td></tr>" for a, b in LICENCES
     )
-    credit = _h(DATASET_CREDIT).replace(
-        "https://creativecommons.org/licenses/by/4.0/",
-        "<a href='https://creativecommons.org/licenses/by/4.0/'>https://creativecommons.org/licenses/by/4.0/</a>",
-    )
+    url = _h(DATASET_LICENCE_URL)
+    credit = _h(DATASET_CREDIT).replace(url, f"<a href='{url}'>{url}</a>")
     return f"""
 <h2 style='margin-bottom:0'>Pneumo Desktop {_h(__version__)}</h2>
 <p style='margin-top:2px'>Offline screening of pediatric chest X-rays for pneumonia.</p>

@@ -71,7 +71,7 @@ def _q() -> QSettings:
 
 def _int(value: object, default: int) -> int:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value) if isinstance(value, str | int | float) else default
     except (TypeError, ValueError):
         return default
 

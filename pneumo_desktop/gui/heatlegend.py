@@ -1,6 +1,6 @@
 """The heatmap's colour legend and its one-line caveat, for the viewer (a widget) and the report
 (:func:`legend_image`, a QImage it can draw with QPainter). The colours are the overlay's own
-(``core.colours.heatmap_rgba``), the words ``core.heatmap``'s."""
+(``core.colours.heatmap_rgba``), the words ``core.wording``'s."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..core.colours import heatmap_rgba
-from ..core.heatmap import LEGEND_HIGH, LEGEND_LOW, LEGEND_TITLE, heatmap_caveat
+from ..core.wording import HEATMAP_CAVEAT, HEATMAP_LEGEND, HEATMAP_LEGEND_TITLE
 
 
 def legend_image(width: int = 160, height: int = 12) -> QImage:
@@ -28,14 +28,14 @@ class HeatLegend(QWidget):
         super().__init__(parent)
         bar = QLabel(self)
         bar.setPixmap(QPixmap.fromImage(legend_image()))
-        bar.setToolTip(LEGEND_TITLE)
+        bar.setToolTip(HEATMAP_LEGEND_TITLE)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(QLabel(f"{LEGEND_TITLE}:  {LEGEND_LOW}", self))
+        row.addWidget(QLabel(f"{HEATMAP_LEGEND_TITLE}:  {HEATMAP_LEGEND[0]}", self))
         row.addWidget(bar)
-        row.addWidget(QLabel(LEGEND_HIGH, self))
+        row.addWidget(QLabel(HEATMAP_LEGEND[1], self))
         row.addStretch(1)
-        self.caveat = QLabel(heatmap_caveat(), self)
+        self.caveat = QLabel(HEATMAP_CAVEAT, self)
         self.caveat.setWordWrap(True)
         self.caveat.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.caveat.setStyleSheet("color: palette(mid);")

@@ -14,11 +14,10 @@ from collections import deque
 from pathlib import Path
 
 from .. import __version__
-from ..core.io.dicom import without_pydicom_logs
+from ..core.logsetup import configure_file
 from ..core.paths import user_data_dir
 
 LOG_NAME = "pneumo_desktop.log"
-_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
 
 
 def log_dir() -> Path:
@@ -32,30 +31,10 @@ def log_path() -> Path:
 
 
 def configure_logging(level: int = logging.INFO, console: bool = True) -> Path:
-    """Send the app's logs to a rotating file (and to stderr when there is one). Idempotent."""
-    path = log_path()
-    root = logging.getLogger()
-    for h in root.handlers:
-        if getattr(h, "_pneumo", False):
-            return path
-    file_handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-    )
-    file_handler.setFormatter(logging.Formatter(_FORMAT))
-    file_handler._pneumo = True  # type: ignore[attr-defined]  # our marker: set-up stays idempotent
-    if level > logging.DEBUG:
-        file_handler.addFilter(without_pydicom_logs)
-    root.addHandler(file_handler)
-    if console and sys.stderr is not None:
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setLevel(logging.WARNING)
-        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        stream._pneumo = True  # type: ignore[attr-defined]  # our marker: set-up stays idempotent
-        stream.addFilter(without_pydicom_logs)
-        root.addHandler(stream)
-    root.setLevel(level)
-    logging.captureWarnings(True)
-    return path
+    """Send the app's logs to a rotating file (and to stderr when there is one). Idempotent.
+
+    The set-up itself is ``core.logsetup``'s (one for every entry point)."""
+    return configure_file(log_path(), level, console)
 
 
 def last_log_lines(n: int = 60) -> list[str]:

@@ -7,10 +7,14 @@ seconds) and work on the results store through :mod:`pneumo_desktop.core.privacy
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtWidgets import QMenu, QMessageBox
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class _StoreTask(QRunnable):
             self.signals.failed.emit(str(exc))
 
 
-def install(window: QMainWindow) -> QAction:
+def install(window: MainWindow) -> QAction:
     """Add "Forget patient data…" to the File menu and apply the retention setting once."""
     signals = _Signals(window)
     window._privacy_signals = signals  # type: ignore[attr-defined]  # keep it alive with the window
@@ -45,6 +49,7 @@ def install(window: QMainWindow) -> QAction:
     action.setToolTip("Remove every patient name and ID kept in the results history")
     action.triggered.connect(lambda: forget_patient_data(window))
     file_menu = window.menuBar().actions()[0].menu()
+    assert isinstance(file_menu, QMenu)  # the window's first menu is File
     before = getattr(window, "preferences_action", None)
     if before is not None and before in file_menu.actions():
         file_menu.insertAction(before, action)
@@ -52,12 +57,12 @@ def install(window: QMainWindow) -> QAction:
         file_menu.addAction(action)
     window.forget_patient_action = action  # type: ignore[attr-defined]
     bar = window.statusBar()
-    signals.forgotten.connect(
-        lambda n: (
-            bar.showMessage(f"Patient names and IDs removed from {n} stored results.", 8000),
-            window.refresh_history(),
-        )
-    )
+
+    def forgotten(n: int) -> None:
+        bar.showMessage(f"Patient names and IDs removed from {n} stored results.", 8000)
+        window.refresh_history()
+
+    signals.forgotten.connect(forgotten)
     signals.failed.connect(lambda message: QMessageBox.warning(window, "Pneumo Desktop", message))
     signals.pruned.connect(lambda n: window.refresh_history() if n else None)
     days = window.settings.retention_days()
@@ -66,7 +71,7 @@ def install(window: QMainWindow) -> QAction:
     return action
 
 
-def forget_patient_data(window: QMainWindow, confirm: bool = True) -> None:
+def forget_patient_data(window: MainWindow, confirm: bool = True) -> None:
     if confirm:
         answer = QMessageBox.question(
             window,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from ..core.model import DEVICES, PRECISIONS  # the one list of each
+
 ORGANISATION = "PneumoDesktop"
 APPLICATION = "Pneumo Desktop"
 MAX_RECENT = 8
-DEVICES = ("auto", "cpu", "gpu")
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 class Settings:
@@ -78,7 +78,8 @@ class Settings:
         value = self._q.value("recent/folders", [])
         if isinstance(value, str):  # a one-element list comes back as a plain string from INI files
             value = [value]
-        return [str(v) for v in (value or []) if v][:MAX_RECENT]
+        items = value if isinstance(value, list | tuple) else []
+        return [str(v) for v in items if v][:MAX_RECENT]
 
     def add_recent_folder(self, folder: str | Path) -> list[str]:
         folder = str(Path(folder))
@@ -112,7 +113,7 @@ class Settings:
     def retention_days(self) -> float | None:
         value = self._q.value("history/retention_days", None)
         try:
-            days = float(value) if value not in (None, "") else None
+            days = float(value) if isinstance(value, str | int | float) and value != "" else None
         except (TypeError, ValueError):
             return None
         return days if days is not None and days >= 0 else None

@@ -1,6 +1,5 @@
-"""Site calibration in the app: the dialog, its plots, and the controller that keeps the window's
-threshold in force (card < site profile < the user's own) and names it in the status bar, the
-viewer and the PDF report.
+"""Site calibration in the app: the dialog (its plots are ``gui.curveplot``'s; the controller that
+keeps the window's threshold in force is ``gui.site_control``'s, re-exported here).
 
 The calibration scan runs in the model's thread (the thread that owns the model), through a small
 worker object moved there; the GUI thread only gets progress and the result through signals.
@@ -10,12 +9,10 @@ from __future__ import annotations
 
 import html
 import logging
-import math
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,22 +22,18 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
-from ..core import stats
 from ..core.errors import PneumoError
 from ..core.site import (
     CALIBRATION_ADVICE,
     Calibration,
-    ProfileStore,
     SiteError,
     SiteProfile,
     calibrate,
@@ -49,140 +42,20 @@ from ..core.site import (
     read_labelled,
     scan_films,
 )
-from ..core.threshold import SITE, ThresholdInForce, resolve_threshold
+from .curveplot import CurvePlot, predictive_series, roc_series
+from .site_control import SiteController, window_value
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+__all__ = [
+    "CalibrationWorker",
+    "CurvePlot",
+    "SiteController",
+    "SiteDialog",
+    "predictive_series",
+    "roc_series",
+    "window_value",
+]
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------
-# Plots (QPainter: no plotting library in the app)
-
-
-class CurvePlot(QWidget):
-    """A small 0-1 by 0-1 line plot: named series, an optional marked point and vertical line."""
-
-    COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57")
-
-    def __init__(self, title: str, x_label: str, y_label: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title, self.x_label, self.y_label = title, x_label, y_label
-        self.series: list[tuple[str, list[tuple[float, float]]]] = []
-        self.point: tuple[float, float, str] | None = None
-        self.vline: tuple[float, str] | None = None
-        self.diagonal = False
-        self.setMinimumSize(260, 220)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_data(
-        self,
-        series: list[tuple[str, list[tuple[float, float]]]],
-        point: tuple[float, float, str] | None = None,
-        vline: tuple[float, str] | None = None,
-    ) -> None:
-        self.series, self.point, self.vline = series, point, vline
-        self.update()
-
-    def paintEvent(self, _event: Any) -> None:  # noqa: N802
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QColor("white"))
-        fm = p.fontMetrics()
-        lh = fm.height()
-        plot = QRectF(self.rect()).adjusted(
-            lh * 1.4 + fm.horizontalAdvance("0.0") + 8, lh * 1.6, -lh * 0.8, -lh * 2.4
-        )
-
-        def at(x: float, y: float) -> QPointF:
-            return QPointF(plot.left() + x * plot.width(), plot.bottom() - y * plot.height())
-
-        p.setPen(QPen(QColor("#e3e6ea"), 1))
-        for i in range(1, 5):
-            p.drawLine(at(i / 5, 0), at(i / 5, 1))
-            p.drawLine(at(0, i / 5), at(1, i / 5))
-        p.setPen(QPen(QColor("#5b6168"), 1))
-        p.drawRect(plot)
-        for i in range(0, 6):
-            v = i / 5
-            p.drawText(
-                QRectF(at(v, 0).x() - 20, plot.bottom() + 2, 40, lh),
-                Qt.AlignmentFlag.AlignHCenter,
-                f"{v:.1f}",
-            )
-            p.drawText(
-                QRectF(plot.left() - 34, at(0, v).y() - lh / 2, 30, lh),
-                Qt.AlignmentFlag.AlignRight,
-                f"{v:.1f}",
-            )
-        p.drawText(
-            QRectF(plot.left(), plot.bottom() + lh * 1.2, plot.width(), lh),
-            Qt.AlignmentFlag.AlignHCenter,
-            self.x_label,
-        )
-        p.save()
-        p.translate(lh * 0.2, plot.center().y())
-        p.rotate(-90)
-        p.drawText(
-            QRectF(-plot.height() / 2, 0, plot.height(), lh), Qt.AlignmentFlag.AlignHCenter, self.y_label
-        )
-        p.restore()
-        bold = p.font()
-        bold.setBold(True)
-        p.setFont(bold)
-        p.drawText(QRectF(0, 2, self.width(), lh), Qt.AlignmentFlag.AlignHCenter, self.title)
-        p.setFont(self.font())
-        if self.diagonal:
-            p.setPen(QPen(QColor("#b0b5bb"), 1, Qt.PenStyle.DashLine))
-            p.drawLine(at(0, 0), at(1, 1))
-        if self.vline is not None:
-            x, text = self.vline
-            p.setPen(QPen(QColor("#8a8f96"), 1, Qt.PenStyle.DotLine))
-            p.drawLine(at(x, 0), at(x, 1))
-            p.drawText(at(x, 0.03) + QPointF(4, 0), text)
-        legend_y = plot.top() + 4
-        for (name, pts), colour in zip(self.series, self.COLOURS, strict=False):
-            pts = [(x, y) for x, y in pts if x == x and y == y]  # drop nan
-            if not pts:
-                continue
-            path = QPainterPath(at(*pts[0]))
-            for x, y in pts[1:]:
-                path.lineTo(at(x, y))
-            p.setPen(QPen(QColor(colour), 2))
-            p.drawPath(path)
-            if len(self.series) > 1:
-                p.drawLine(
-                    QPointF(plot.right() - 110, legend_y + lh / 2),
-                    QPointF(plot.right() - 92, legend_y + lh / 2),
-                )
-                p.setPen(QColor("#202326"))
-                p.drawText(QPointF(plot.right() - 88, legend_y + lh * 0.8), name)
-                legend_y += lh
-        if self.point is not None:
-            x, y, text = self.point
-            c = at(x, y)
-            p.setPen(QPen(QColor("#202326"), 1.5))
-            p.setBrush(QColor("#f0b400"))
-            p.drawEllipse(c, 5, 5)
-            p.drawText(c + QPointF(8, 14 if y > 0.5 else -6), text)
-        p.end()
-
-
-def roc_series(points: Any) -> list[tuple[float, float]]:
-    return [(float(x), float(y)) for x, y in points]
-
-
-def predictive_series(sensitivity: float, specificity: float, n: int = 99) -> tuple[list, list]:
-    xs = [(i + 1) / (n + 1) for i in range(n)]
-    vals = [stats.predictive_values(sensitivity, specificity, x) for x in xs]
-    return [(x, v[0]) for x, v in zip(xs, vals, strict=True)], [
-        (x, v[1]) for x, v in zip(xs, vals, strict=True)
-    ]
-
-
-# ---------------------------------------------------------------------------------------------
-# The worker in the model thread
 
 
 class _Either:
@@ -259,7 +132,9 @@ class SiteDialog(QDialog):
         self.site_box.setEditable(True)
         self.site_box.addItems(controller.profiles.sites())
         self.site_box.setCurrentText(self.profile.site if self.profile else "")
-        self.site_box.lineEdit().setPlaceholderText("e.g. Clinic A")
+        site_edit = self.site_box.lineEdit()  # there is one: the box is editable
+        if site_edit is not None:
+            site_edit.setPlaceholderText("e.g. Clinic A")
         self.source_edit = QLineEdit(self)
         self.source_edit.setPlaceholderText(
             "Folder with NORMAL and PNEUMONIA subfolders, or a CSV of path,label"
@@ -347,7 +222,8 @@ class SiteDialog(QDialog):
         layout.addLayout(bottom)
 
         self.worker = CalibrationWorker(controller.window.service.worker)
-        self.worker.moveToThread(controller.window.service.thread)
+        # The service's QThread attribute shadows QObject.thread() (a method) for the type checker.
+        self.worker.moveToThread(cast(QThread, controller.window.service.thread))
         self._run.connect(self.worker.run)
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
@@ -495,98 +371,3 @@ class SiteDialog(QDialog):
     def _cleanup(self) -> None:
         self.cancel()
         self.worker.deleteLater()  # deleted in the model thread once its current job returns
-
-
-# ---------------------------------------------------------------------------------------------
-# The window's side
-
-
-def window_value(in_force: ThresholdInForce) -> float:
-    """The threshold as the window keeps it (4 decimals). A site threshold is the probability of a
-    calibration film, so it is rounded down: the film at the threshold stays flagged."""
-    if in_force.source != SITE:
-        return in_force.value
-    return max(1e-4, math.floor(in_force.value * 1e4 + 1e-9) / 1e4)
-
-
-class SiteController(QObject):
-    """Owns the active site profile for a window and the one threshold in force it implies."""
-
-    changed = Signal(object)  # ThresholdInForce
-
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.profiles = ProfileStore()
-        self.active: SiteProfile | None = self.profiles.active()
-        self.in_force: ThresholdInForce | None = None
-        self.label = QLabel("", window)
-        self.label.setObjectName("siteStatus")
-        self.action = QAction("Site calibration…", window)
-        self.action.setStatusTip("Set this site's threshold from its own films whose outcome is known")
-        self.action.triggered.connect(self.open_dialog)
-        self.dialog: SiteDialog | None = None
-
-    def mismatch(self, profile: SiteProfile | None) -> str:
-        info = self.window.model_info
-        return profile.mismatch(info) if profile is not None and info is not None else ""
-
-    def default_value(self) -> float | None:
-        """The threshold without the user's own: the site's when it applies, else the card's."""
-        info = self.window.model_info
-        return window_value(resolve_threshold(info, self.active)) if info is not None else None
-
-    def threshold_on_load(self, info: Any, saved: float | None) -> float:
-        in_force = resolve_threshold(info, self.active, saved)
-        if in_force.note:
-            self.window.statusBar().showMessage(f"Site profile not applied: {in_force.note}", 15000)
-        return window_value(in_force)
-
-    def refresh(self) -> ThresholdInForce | None:
-        """Recompute the threshold in force (the user's own is the one saved in the settings)."""
-        info = self.window.model_info
-        if info is None:
-            return None
-        override = self.window.settings.threshold(info.title)
-        self.in_force = resolve_threshold(info, self.active, override)
-        self.label.setText(self.in_force.short)
-        self.label.setToolTip(self.in_force.describe())
-        viewer = getattr(self.window, "viewer", None)
-        if viewer is not None and hasattr(viewer, "set_operating_point"):
-            viewer.set_operating_point(self.in_force.describe())
-        self.changed.emit(self.in_force)
-        return self.in_force
-
-    def describe(self) -> str:
-        return self.in_force.describe() if self.in_force is not None else ""
-
-    def activate(self, site: str | None) -> None:
-        """Make ``site``'s latest profile the active one (None: no site profile); the user's own
-        threshold is cleared, so the profile's threshold is the one in force."""
-        self.profiles.set_active(site)
-        self.active = self.profiles.active()
-        info = self.window.model_info
-        if info is None:
-            return
-        self.window.settings.set_threshold(info.title, None)
-        value = self.default_value()
-        if value is not None:
-            self.window.set_threshold(value, remember=False)
-        in_force = self.refresh()
-        if in_force is not None:
-            self.window.statusBar().showMessage(f"Threshold in force: {in_force.describe()}", 10000)
-
-    def open_dialog(self) -> SiteDialog:
-        if self.dialog is None:
-            self.dialog = SiteDialog(self, self.window)
-            self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            self.dialog.destroyed.connect(self._forget_dialog)
-        self.dialog.open()
-        return self.dialog
-
-    def _forget_dialog(self) -> None:
-        self.dialog = None
-
-    def close(self) -> None:
-        if self.dialog is not None:
-            self.dialog.cancel()

@@ -18,8 +18,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from ..core import wording
 from ..core.errors import ModelError
+from ..core.logsetup import configure_console
+from ..core.model import DEVICES
 from ..core.results import ScanResult, write_csv, write_json
 
 log = logging.getLogger(__name__)
@@ -60,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     p.add_argument("--include-patient", action="store_true", help="export patient id, name and study UID too")
     p.add_argument("--threshold", type=float, help="operating point (default: the model card's)")
-    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--model-dir", type=Path, help="model folder (default: the bundled model)")
@@ -82,7 +86,7 @@ class ScanWorker(threading.Thread):
         self.incoming: queue.Queue[str] = queue.Queue()
         self.ready = threading.Event()  # set once the model is loaded, or failed to load
         self.stopping = threading.Event()
-        self.scanner = None
+        self.scanner: Any = None  # a core.scan.Scanner once the model is loaded (in run)
         self.error: str | None = None
         self.scan_id: int | None = None
 
@@ -212,7 +216,7 @@ def main(argv: list[str]) -> int:
     s = receiver.stats
     print(
         f"Received {s.stored} film(s), refused {s.refused}, {s.aborted + s.cut_off} transfer(s) cut off; "
-        f"{len(results)} scanned. Decision support only, not a diagnostic device.",
+        f"{len(results)} scanned. {wording.DISCLAIMER}",
         file=sys.stderr,
     )
     return 0
@@ -226,16 +230,13 @@ def _export(args: argparse.Namespace, results: list[ScanResult]) -> None:
 
 
 def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_console(
+        verbose,
+        fmt="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        levels={
+            # The receiver's own lines (arrivals, refusals) are what a user running it wants to see.
+            "pneumo_desktop.net": logging.DEBUG if verbose else logging.INFO,
+            # pynetdicom's debug output dumps PDUs; its warnings and errors are enough.
+            "pynetdicom": logging.WARNING,
+        },
     )
-    # The receiver's own lines (arrivals, refusals) are what a user running it wants to see.
-    logging.getLogger("pneumo_desktop.net").setLevel(logging.DEBUG if verbose else logging.INFO)
-    # pynetdicom's debug output dumps PDUs; its warnings and errors are enough.
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    from ..core.io.dicom import without_pydicom_logs
-
-    if not verbose:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(without_pydicom_logs)

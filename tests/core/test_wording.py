@@ -93,3 +93,41 @@ def test_review_status_words() -> None:
 def test_the_cards_threshold_kept_to_four_decimals_is_still_the_cards() -> None:
     assert w.threshold_in_force(0.7849, 0.78491234).source == "model card"
     assert w.threshold_value(w.threshold_in_force(0.785, 0.78491234)) == "78.5 % (set at this site)"
+
+
+def test_one_disclaimer_everywhere() -> None:
+    """Every face says the same disclaimer: the DICOM objects' and the CLIs' are built from it (#18)."""
+    import pathlib
+
+    from pneumo_desktop.net import result_objects
+
+    assert w.DISCLAIMER_DICOM.startswith(w.DISCLAIMER)
+    assert result_objects.DISCLAIMER == w.DISCLAIMER_DICOM
+    root = pathlib.Path(w.__file__).resolve().parents[1]
+    copies = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if p.name != "wording.py" and w.DISCLAIMER in p.read_text(encoding="utf-8")
+    ]
+    assert copies == []
+    assert w.DATASET_LICENCE_URL in w.DATASET_CREDIT and "Kermany" in w.DATASET_CREDIT
+
+
+def test_device_and_precision_words_cover_the_one_list() -> None:
+    from pneumo_desktop.core.model import DEVICES, PRECISIONS
+
+    assert tuple(w.DEVICE_WORDS) == DEVICES and tuple(w.PRECISION_WORDS) == PRECISIONS
+
+
+def test_flagged_is_defined_once() -> None:
+    from pneumo_desktop.core.results import LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, UNREADABLE, is_flagged
+
+    assert [label for label in LABELS if is_flagged(label)] == [PNEUMONIA, NEEDS_REVIEW]
+    assert not is_flagged(NORMAL) and not is_flagged(UNREADABLE)
+
+
+def test_heatmap_words_are_the_wording_modules() -> None:
+    from pneumo_desktop.core import heatmap
+
+    assert heatmap.heatmap_caveat() == w.HEATMAP_CAVEAT
+    assert (heatmap.LEGEND_LOW, heatmap.LEGEND_HIGH) == w.HEATMAP_LEGEND

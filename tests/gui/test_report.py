@@ -161,3 +161,21 @@ def test_pdf_text_is_extractable(tmp_path: Path) -> None:
     assert "Reviewed by" in text and "Signature" in text
     assert text.count("Decision support only, not a diagnostic device.") == 1
     assert NEEDS_REVIEW in text and PNEUMONIA in text and UNREADABLE in text
+
+
+def test_stored_heatmaps_are_used_without_the_model(tmp_path: Path, drawn: list[str]) -> None:
+    """A scanned film's heatmap comes from its row (core.heatmap): the model is not asked again."""
+    from pneumo_desktop.core import heatmap as core_heatmap
+
+    imgs = write_images(tmp_path / "i", 1)
+    cam = np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10)
+    r = row(imgs[0], 0.9, heatmap=core_heatmap.encode(cam))
+    asked: list[object] = []
+    write_pdf_report(
+        str(tmp_path / "r.pdf"),
+        [r],
+        ReportContext(model="m", device="CPU", threshold=0.5),
+        heatmap=lambda xray: asked.append(xray),
+    )
+    assert not asked
+    assert drawn.count(HEATMAP_CAVEAT) == 1

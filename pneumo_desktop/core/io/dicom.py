@@ -34,14 +34,6 @@ from .xray import XRay, check_dimensions, colourfulness
 log = logging.getLogger(__name__)
 
 
-def without_pydicom_logs(record: logging.LogRecord) -> bool:
-    """A filter for the applications' log handlers: pydicom logs a traceback for every decoder
-    plugin that fails on a damaged file, and the file's row already says what went wrong. (A
-    filter, not a level: importing pydicom resets its logger's level, and importing it early
-    would cost start-up time.)"""
-    return not (record.name == "pydicom" or record.name.startswith("pydicom."))
-
-
 #: Human names for the DICOM objects that carry no image, by Modality.
 _NO_IMAGE_KINDS = {
     "SR": "Structured Report",
