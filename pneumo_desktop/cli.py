@@ -15,14 +15,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .core import errors
 from .core.errors import ExportError, ModelError, StoreError
 from .core.results import ScanResult, summarise, write_csv, write_json
+
+if TYPE_CHECKING:
+    from .core.stopping import StopRequest
 
 log = logging.getLogger("pneumo_desktop.cli")
 
@@ -167,7 +170,7 @@ def _main(argv: list[str]) -> int:
         print(f"pneumo-scan: no files to scan in {', '.join(args.paths)}", file=sys.stderr)
         return 1
 
-    from .core.scan import FolderWatcher, Scanner
+    from .core.scan import FolderWatcher, ScanBatch, ScanEvent, Scanner, drive
 
     predictor = open_predictor(args, "pneumo-scan")
     if isinstance(predictor, int):
@@ -196,13 +199,17 @@ def _main(argv: list[str]) -> int:
     code = errors.EXIT_OK
     try:
         with cancel.on_signals():
-            for batch, progress in scanner.scan(args.paths, cancel):
-                results.extend(batch)
+            def show(event: ScanEvent) -> None:
+                if not isinstance(event, ScanBatch):
+                    return
+                results.extend(event.rows)
                 if not args.quiet:  # one line per file as results arrive
                     bar.clear()
-                    for r in batch:
+                    for r in event.rows:
                         print(_one_line(r), flush=True)
-                bar.update(progress.done, progress.total, progress.eta)
+                bar.update(event.progress.done, event.progress.total, event.progress.eta)
+
+            drive(scanner.run(args.paths, cancel), show)
             bar.close()
             if watcher is not None and not cancel.is_set():
                 _watch(args, watcher, scanner, results, cancel)
@@ -278,7 +285,7 @@ def open_store(
     return store
 
 
-def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: threading.Event) -> None:
+def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: StopRequest) -> None:
     folders = ", ".join(str(f) for f in watcher.folders)
     print(f"Watching {folders} for new files (Ctrl+C to stop)...", file=sys.stderr)
     from .core.outputs import own_outputs
