@@ -59,6 +59,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..app.watch import arrivals_join_view
 from ..core.paths import resources_dir
 from ..core.results import LABELS, PNEUMONIA, ScanResult, write_csv
 from ..core.scan import ScanProgress
@@ -85,7 +86,6 @@ from .table import (
     label_icon,
 )
 from .viewer import ViewerPanel
-from .watchview import arrivals_join_view
 
 log = logging.getLogger(__name__)
 
