@@ -189,6 +189,17 @@ class ResultsTableModel(QAbstractTableModel):
             if review_key(r) == review.item_key:
                 self.dataChanged.emit(self.index(i, 0), self.index(i, REVIEW))
 
+    def update_rows(self, rows: Sequence[ScanResult]) -> None:
+        """The same rows, changed in place (relabelled by the session at another threshold)."""
+        if len(rows) != len(self._rows):
+            self.set_results(rows)
+            return
+        if not rows:
+            return
+        self._rows = list(rows)
+        self._recount()
+        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(HEADERS) - 1))
+
     def relabel(self, threshold: float) -> None:
         """Apply another operating point to every row without running the model."""
         if not self._rows:
