@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QListWidgetItem
 
 from ..app.session import describe_roots
 from ..core.results import ScanResult
-from ..core.store import ScanRecord
+from ..core.store import ResultsStore, ScanRecord
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -28,6 +28,11 @@ def history_item(rec: ScanRecord) -> QListWidgetItem:
     item.setData(Qt.ItemDataRole.UserRole + 1, describe_roots(rec.roots))
     item.setToolTip("\n".join(rec.roots[:20]) + ("\n…" if len(rec.roots) > 20 else ""))
     return item
+
+
+def _read_scan(store: ResultsStore, scan_id: int, threshold: float | None) -> list[ScanResult]:
+    rows = store.scan_results(scan_id)
+    return [r.relabel(threshold) for r in rows] if threshold is not None else rows
 
 
 class HistoryController(QObject):
@@ -75,8 +80,9 @@ class HistoryController(QObject):
         self.invalidate()
         request = self._request
         w.statusBar().showMessage("Loading the scan from History…")
+        threshold = w.session.threshold  # relabelled there too: 20,000 rows here would stall the window
         w.service.submit(
-            w.store.scan_results, scan_id, lane="io",
+            _read_scan, w.store, scan_id, threshold, lane="io",
             returned=lambda rows: self._loaded(request, scan_id, title, rows),
             errored=lambda exc: self._failed(request, scan_id, exc),
         )

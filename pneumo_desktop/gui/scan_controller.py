@@ -126,7 +126,7 @@ class ScanController(QObject):
         self._refresh.stop()
         batch, self._incoming = self._incoming, []
         w = self.w
-        first = not self.session.results
+        first = w.results_model.rowCount() == 0
         rows = self.session.add_rows(batch)  # labelled at the threshold in force; the table follows
         progress = self._progress
         if progress is not None:
