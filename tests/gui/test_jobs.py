@@ -61,8 +61,11 @@ def test_quit_stops_a_job_at_its_next_tick(qtbot, executor) -> None:
     n = len(ticks)
     qtbot.waitUntil(lambda: returned == [None])
     assert len(ticks) == n
+    hold = threading.Event()
+    executor.submit(hold.wait, 10)  # the lane is busy: the next job waits its turn
     never = executor.submit(forever, started=lambda: returned.append("started"))
     never.quit()  # before it runs: it never starts
+    hold.set()
     qtbot.waitUntil(never.done.is_set)
     assert "started" not in returned
 
