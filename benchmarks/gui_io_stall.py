@@ -66,12 +66,11 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=2000)
     args = ap.parse_args()
 
-    from PySide6.QtCore import QThreadPool
     from PySide6.QtWidgets import QApplication
 
     from pneumo_desktop.core.results import OK, ScanResult, label_for, write_csv
     from pneumo_desktop.core.store import ResultsStore
-    from pneumo_desktop.gui.main_window import _CsvTask, _HistoryLoad, _HistoryTask, _IoSignals
+    from pneumo_desktop.gui.jobs import Executor
     from pneumo_desktop.gui.viewer import Heatmap, heatmap_qimage
 
     app = QApplication.instance() or QApplication(sys.argv)  # noqa: F841 - Qt needs it alive
@@ -90,24 +89,26 @@ def main() -> None:
     scan_id = store.begin_scan(["/data/ward7"], "benchmark")
     store.add(scan_id, rows, "benchmark")
     store.end_scan(scan_id)
-    pool = QThreadPool()
-    pool.setMaxThreadCount(1)
-    signals = _IoSignals()
+    executor = Executor(("io",))  # the window's io lane: history loads and exports
     done: list[str] = []
-    signals.history_loaded.connect(lambda *a: done.append("history"))
-    signals.csv_done.connect(lambda *a: done.append("csv"))
 
     def history_on_gui() -> None:
         [r.relabel(0.4) for r in store.scan_results(scan_id)]
 
     before = on_gui_thread(history_on_gui)
-    after = longest_gap(lambda: pool.start(_HistoryTask(1, store, _HistoryLoad(scan_id, "t", 0.4), signals)),
-                        lambda: "history" in done)
+    after = longest_gap(
+        lambda: executor.submit(lambda: [r.relabel(0.4) for r in store.scan_results(scan_id)], lane="io",
+                                returned=lambda _: done.append("history")),
+        lambda: "history" in done,
+    )
     print(f"History, {args.rows} rows: on the GUI thread {before:.0f} ms; in the I/O pool, longest GUI gap {after:.0f} ms")
 
     csv_path = tmp / "out.csv"
     before = on_gui_thread(lambda: write_csv(rows, csv_path))
-    after = longest_gap(lambda: pool.start(_CsvTask(str(csv_path), rows, False, signals)), lambda: "csv" in done)
+    after = longest_gap(
+        lambda: executor.submit(write_csv, rows, csv_path, lane="io", returned=lambda _: done.append("csv")),
+        lambda: "csv" in done,
+    )
     print(f"CSV export, {args.rows} rows: on the GUI thread {before:.0f} ms; in the I/O pool, longest GUI gap {after:.0f} ms")
 
     heat = rng.random((args.side, args.side), dtype=np.float32)
@@ -116,7 +117,7 @@ def main() -> None:
     after = longest_gap(worker.start, lambda: not worker.is_alive())
     print(f"heatmap colouring, {args.side} x {args.side}: on the GUI thread {before:.0f} ms; "
           f"in another thread, longest GUI gap {after:.0f} ms")
-    pool.waitForDone()
+    executor.shutdown(drain=("io",))
     store.close()
 
 

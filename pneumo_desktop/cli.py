@@ -23,6 +23,7 @@ from . import __version__
 from .core import errors, wording
 from .core.errors import ExportError, ModelError, StoreError
 from .core.logsetup import configure_console
+from .core.model import DEVICES
 from .core.results import ScanResult, summarise, write_csv, write_json
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "probability, 0.8 or 80%% (default: the site profile's with --site, else the model card's)")
     p.add_argument("--site", metavar="NAME", help="use this site's calibrated threshold (made with "
                    "'pneumo-scan calibrate FOLDER --site NAME'); --threshold still wins")
-    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                    help="auto (default): bfloat16 where the CPU has AMX or AVX-512 BF16 (or the GPU has "
                    "bfloat16) and it matches float32 on sample films, float32 elsewhere")
@@ -162,7 +163,7 @@ def _main(argv: list[str]) -> int:
         print(f"pneumo-scan: no files to scan in {', '.join(args.paths)}", file=sys.stderr)
         return 1
 
-    from .core.scan import FolderWatcher, Scanner
+    from .core.scan import FolderWatcher, ScanBatch, ScanEvent, Scanner, drive
 
     predictor = open_predictor(args, "pneumo-scan")
     if isinstance(predictor, int):
@@ -191,13 +192,17 @@ def _main(argv: list[str]) -> int:
     code = errors.EXIT_OK
     try:
         with cancel.on_signals():
-            for batch, progress in scanner.scan(args.paths, cancel):
-                results.extend(batch)
+            def show(event: ScanEvent) -> None:
+                if not isinstance(event, ScanBatch):
+                    return
+                results.extend(event.rows)
                 if not args.quiet:  # one line per file as results arrive
                     bar.clear()
-                    for r in batch:
+                    for r in event.rows:
                         print(_one_line(r), flush=True)
-                bar.update(progress.done, progress.total, progress.eta)
+                bar.update(event.progress.done, event.progress.total, event.progress.eta)
+
+            drive(scanner.run(args.paths, cancel), show)
             bar.close()
             if watcher is not None and not cancel.is_set():
                 _watch(args, watcher, scanner, results, cancel)

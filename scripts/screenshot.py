@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             if seen[0] == 2:
                 gate.wait(30)
 
-        window.service.worker.batch_ready.connect(hold, Qt.ConnectionType.DirectConnection)
+        window.service.batch_ready.connect(hold, Qt.ConnectionType.DirectConnection)
     window.open_paths(files)
     if states:
         loop = QEventLoop()
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         wait(window.viewer.image_loaded)
     if info.heatmaps:
         window.viewer.heatmap_box.setChecked(True)
-        wait(window.service.worker.heatmap_ready)
+        wait(window.service.heatmap_ready)
     settle(300)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(args.out))

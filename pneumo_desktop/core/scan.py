@@ -1,6 +1,8 @@
 """Scanning files and folders: decode in a small thread pool, infer in batches, stream results.
 
-The thread that iterates :meth:`Scanner.scan` owns the model. Loader threads only read, hash,
+:meth:`Scanner.run` walks the folders once, yields :class:`ScanStarted` then a :class:`ScanBatch`
+per batch, and returns a :class:`ScanOutcome`; :func:`drive` runs it for callers that just want it
+done (the CLI). The thread that iterates it owns the model. Loader threads only read, hash,
 decode and preprocess; at most ``window`` files are in flight, so memory stays flat however large
 the folder. Cancel (a ``threading.Event``) is honoured between batches. Every batch is written to
 the results store before it is yielded.
@@ -14,13 +16,13 @@ import logging
 import os
 import sqlite3
 import stat
-import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -58,6 +60,12 @@ def cache_key(card) -> str:  # core.card.ModelCard
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+class CancelFlag(Protocol):
+    """What a scan checks between batches: a ``threading.Event`` or a ``core.stopping.StopRequest``."""
+
+    def is_set(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class ScanProgress:
     done: int
@@ -70,6 +78,54 @@ class ScanProgress:
         if self.done == 0 or self.total <= self.done:
             return None if self.done == 0 else 0.0
         return self.elapsed / self.done * (self.total - self.done)
+
+
+@dataclass(frozen=True)
+class ScanStarted:
+    """The folder has been walked (once): ``total`` files will be scanned into ``scan_id``."""
+
+    total: int
+    scan_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ScanBatch:
+    """One batch of rows, already in the store, and the progress after it."""
+
+    rows: list[ScanResult]
+    progress: ScanProgress
+
+
+ScanEvent = ScanStarted | ScanBatch
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """How a scan ended: ``state`` finished | cancelled (the caller's ``cancel``), the counts, the
+    recorded scan. (A failure raises; the store records it as interrupted.)"""
+
+    state: str
+    done: int
+    total: int
+    seconds: float
+    scan_id: int | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.state == "cancelled"
+
+
+def drive(
+    scan: Generator[ScanEvent, None, ScanOutcome], on_event: Callable[[ScanEvent], object] | None = None
+) -> ScanOutcome:
+    """Run a :meth:`Scanner.run` generator to its end, handing each event to ``on_event``."""
+    while True:
+        try:
+            event = next(scan)
+        except StopIteration as stop:
+            return stop.value
+        if on_event is not None:
+            on_event(event)
 
 
 @dataclass
@@ -110,20 +166,22 @@ class Scanner:
         self.outputs: list[str] = []  # files this scan writes (exports): never scanned themselves
 
     # ---------------------------------------------------------------------------------------
-    def scan(
+    def run(
         self,
         paths: Iterable[str | os.PathLike[str]],
-        cancel: threading.Event | None = None,
+        cancel: CancelFlag | None = None,
         append_to: int | None = None,
-    ) -> Iterator[tuple[list[ScanResult], ScanProgress]]:
-        """Yield ``(results, progress)`` after each batch. Stops early when ``cancel`` is set.
+    ) -> Generator[ScanEvent, None, ScanOutcome]:
+        """Walk ``paths`` once and scan: yields :class:`ScanStarted` (the total, known before the
+        first batch), then a :class:`ScanBatch` per batch; returns a :class:`ScanOutcome`.
 
-        ``append_to``: the id of a recorded scan to add these results to, instead of recording a
-        new one (files arriving in a watched folder belong to the scan that watches it).
+        Stops early (between batches) when ``cancel`` is set. ``append_to``: the id of a recorded
+        scan to add these results to, instead of recording a new one (files arriving in a watched
+        folder belong to the scan that watches it).
         """
         roots = [str(p) for p in paths]
         # Each file once, never the store or the exports this scan writes (core.outputs).
-        files = select_files(iter_image_files(roots), own_outputs(self))
+        files = select_files(iter_image_files(list[str | os.PathLike[str]](roots)), own_outputs(self))
         total = len(files)
         t0 = time.perf_counter()
         self.scan_id = None
@@ -139,6 +197,7 @@ class Scanner:
         ready: list[_Prepared] = []
         pool = ThreadPoolExecutor(self.loader_threads, thread_name_prefix="pneumo-loader")
         try:
+            yield ScanStarted(total, self.scan_id)
             while True:
                 while len(pending) < self.window and (path := next(it, None)) is not None:
                     pending.append(pool.submit(self._prepare, path))
@@ -158,7 +217,7 @@ class Scanner:
                     except StoreError as exc:  # disk full, locked: the batch still reaches the exports
                         store_failure = exc
                 done += len(batch)
-                yield batch, ScanProgress(done, total, time.perf_counter() - t0)
+                yield ScanBatch(batch, ScanProgress(done, total, time.perf_counter() - t0))
                 if store_failure is not None:
                     raise store_failure
                 if cancel is not None and cancel.is_set():
@@ -180,12 +239,24 @@ class Scanner:
                     if state == "finished":
                         raise
                     log.warning("could not record the end of scan %s (%s)", self.scan_id, state)
-        log.info("scan %s: %d of %d files in %.1f s", state, done, total, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        log.info("scan %s: %d of %d files in %.1f s", state, done, total, seconds)
+        return ScanOutcome(state, done, total, seconds, self.scan_id)
+
+    def scan(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        cancel: CancelFlag | None = None,
+        append_to: int | None = None,
+    ) -> Iterator[tuple[list[ScanResult], ScanProgress]]:
+        """:meth:`run` as ``(results, progress)`` pairs, one per batch (for callers that only want rows)."""
+        for event in self.run(paths, cancel, append_to):
+            if isinstance(event, ScanBatch):
+                yield event.rows, event.progress
 
     def scan_all(self, paths: Iterable[str | os.PathLike[str]]) -> list[ScanResult]:
         out: list[ScanResult] = []
-        for batch, _ in self.scan(paths):
-            out.extend(batch)
+        drive(self.run(paths), lambda e: out.extend(e.rows) if isinstance(e, ScanBatch) else None)
         return out
 
     # ---------------------------------------------------------------------------------------
@@ -201,7 +272,7 @@ class Scanner:
                     prep.content_hash = sha256_file(path)
         except OSError:
             pass  # load_xray below gives the human reason
-        if self.use_cache and prep.content_hash:
+        if self.use_cache and prep.content_hash and self.store is not None:
             try:
                 cached = self.store.lookup(prep.content_hash, self.model_key)
             except (sqlite3.Error, ValueError, TypeError) as exc:  # a locked or damaged store: recompute
@@ -249,7 +320,7 @@ class Scanner:
         if todo:
             t0 = time.perf_counter()
             try:
-                preds = self.predictor.predict_batch(np.stack([p.inputs for p in todo]))
+                preds = self.predictor.predict_batch(np.stack([p.inputs for p in todo if p.inputs is not None]))
                 gate = getattr(self.predictor, "gate", None)  # orientation, polarity, field of view
                 presented = gate.judge([p.thumb for p in todo]) if gate is not None else [None] * len(todo)
             except Exception as exc:  # a failing batch becomes error rows, the scan goes on
@@ -324,7 +395,7 @@ class FolderWatcher:
             self._known = {str(p): sig for p, sig in self._signatures()}
 
     def _signatures(self) -> Iterator[tuple[Path, tuple[int, int]]]:
-        for p, st in walk_files(self.folders):
+        for p, st in walk_files(list[str | os.PathLike[str]](self.folders)):
             if st is not None:  # not a broken link or an unlistable folder: nothing to scan there yet
                 yield p, (st.st_size, st.st_mtime_ns)
 

@@ -8,7 +8,11 @@ from PySide6.QtCore import QEventLoop, QTimer
 def wait_for_signal(signal, timeout_ms: int = 300_000) -> tuple:
     """Run the event loop until ``signal`` fires; return its arguments. Exits the script on timeout."""
     loop, got = QEventLoop(), []
-    slot = lambda *a: (got.append(a), loop.quit())  # noqa: E731
+
+    def slot(*a: object) -> None:
+        got.append(a)
+        loop.quit()
+
     signal.connect(slot)
     QTimer.singleShot(timeout_ms, loop.quit)
     loop.exec()

@@ -12,7 +12,7 @@ from ..core.errors import XRayLoadError
 from ..core.heatmap import stored_heatmap
 from ..core.io import XRay, load_xray
 from ..core.results import ScanResult
-from .imageview import Heatmap, quantise
+from .qimages import Heatmap, quantise
 
 log = logging.getLogger(__name__)
 

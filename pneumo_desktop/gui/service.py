@@ -1,15 +1,18 @@
-"""The model thread: one QThread owns the Predictor and does every model call.
+"""The model and the work around it, as jobs on the window's one executor (:mod:`.jobs`).
 
-:class:`ModelWorker` lives in that thread. It loads the model, runs scans through the core
-:class:`~pneumo_desktop.core.scan.Scanner` (so every batch is stored before the GUI sees it),
-computes heatmaps for rows that have none stored, polls watched folders and writes PDF reports.
-The network itself runs in a child process (:class:`~pneumo_desktop.core.remote.RemotePredictor`):
-importing TensorFlow and loading the model hold the GIL for hundreds of milliseconds, which froze
-the window when they ran in a thread of this process; here the model thread only waits on a pipe.
-Files are decoded in child processes too (:class:`~pneumo_desktop.core.decoding.DecoderPool`): a
-native crash on a hostile file ends a child; that file's row says so and the scan goes on.
-``PNEUMO_MODEL_PROCESS=thread`` runs the Predictor and the decoders here instead (for debugging). :class:`ModelService` is the GUI-side handle: its methods only emit queued
-signals or set a ``threading.Event``, so the GUI thread never waits for decoding or inference.
+:class:`ModelWorker` owns the Predictor; only the ``model`` lane's thread touches it. It loads the
+model, runs scans through the core :class:`~pneumo_desktop.core.scan.Scanner` (so every batch is
+stored before the GUI sees it), computes heatmaps for rows that have none stored and writes PDF
+reports. The network itself runs in a child process
+(:class:`~pneumo_desktop.core.remote.RemotePredictor`): importing TensorFlow and loading the model
+hold the GIL for hundreds of milliseconds, which froze the window when they ran in a thread of this
+process; here the model lane only waits on a pipe. Files are decoded in child processes too
+(:class:`~pneumo_desktop.core.decoding.DecoderPool`): a native crash on a hostile file ends a child;
+that file's row says so and the scan goes on. ``PNEUMO_MODEL_PROCESS=thread`` runs the Predictor and
+the decoders in the lane instead (for debugging).
+
+:class:`ModelService` is the GUI-side handle: each call submits a job and returns at once; the GUI
+thread never waits for decoding or inference.
 """
 
 from __future__ import annotations
@@ -17,44 +20,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 
+from ..core.card import ModelInfo
 from ..core.errors import ModelError, PneumoError
 from ..core.heatmap import forward_heatmap, stored_heatmap
 from ..core.results import ScanResult
+from ..core.scan import ScanBatch, ScanStarted
 from ..core.store import ResultsStore
-from .viewer import Heatmap
+from .jobs import Executor, Job, current_job
+from .qimages import Heatmap
 
 log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_MS = 2000
 LOADER_THREADS = 1
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the GUI needs to know about the loaded model (sent once it is ready)."""
-
-    name: str
-    version: str
-    device_name: str
-    threshold: float  # the model card's operating point
-    sha256: str
-    heatmaps: bool  # the model gives a class activation map with each prediction
-    card: dict[str, Any] = field(default_factory=dict, repr=False)
-    folder: str = ""
-
-    @property
-    def title(self) -> str:
-        return f"{self.name} {self.version}"
 
 
 @dataclass(frozen=True)
@@ -68,6 +55,23 @@ class ReportRequest:
     threshold_note: str = ""  # where the threshold comes from (card, site profile, user)
 
 
+@dataclass(frozen=True)
+class ScanEnd:
+    """What a scan job returns: finished | cancelled | failed, the recorded scan, a sentence."""
+
+    state: str
+    scan_id: int | None
+    message: str = ""
+
+
+class LoadFailedError(Exception):
+    """A model load that failed: the sentence for the user, and whether the old model stays."""
+
+    def __init__(self, message: str, previous_in_use: bool) -> None:
+        super().__init__(message)
+        self.message, self.previous_in_use = message, previous_in_use
+
+
 def make_predictor(model_dir: str | None, device: str, precision: str) -> Any:
     """The model in a child process (default), or in this thread with ``PNEUMO_MODEL_PROCESS=thread``."""
     if os.environ.get("PNEUMO_MODEL_PROCESS", "").lower() == "thread":
@@ -79,55 +83,31 @@ def make_predictor(model_dir: str | None, device: str, precision: str) -> Any:
     return RemotePredictor(model_dir, device=device, precision=precision)
 
 
-class ModelWorker(QObject):
-    """Lives in the model thread. Every slot runs there; results go back through signals."""
-
-    loading = Signal()
-    ready = Signal(object)  # ModelInfo
-    load_failed = Signal(str, bool)  # human message, whether a previously loaded model is still in use
-    scan_started = Signal(int)  # number of files to scan
-    batch_ready = Signal(object, object)  # list[ScanResult], ScanProgress
-    scan_done = Signal(str, object, str)  # "finished" | "cancelled" | "failed", scan id, message
-    heatmap_ready = Signal(int, object)  # request id, viewer.Heatmap (coloured here, not in the GUI thread)
-    heatmap_failed = Signal(int, str)
-    watch_found = Signal(object)  # list[str]: new files in a watched folder
-    watch_failed = Signal(str)
-    report_progress = Signal(int, int)
-    report_done = Signal(str)  # path
-    report_failed = Signal(str)
+class ModelWorker:
+    """The one owner of the model. Every method runs in the ``model`` lane's thread."""
 
     def __init__(self, store: ResultsStore) -> None:
-        super().__init__()
         self.store = store
         self.predictor: Any | None = None
         self.info: ModelInfo | None = None
         self._gradcam: Callable[..., np.ndarray | None] | None = None
-        self._heatmaps: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
-        self._watcher: Any | None = None
         self._decoders: Any | None = None  # core.decoding.DecoderPool next to a model process
-        self._watch_timer: QTimer | None = None
-        #: Set by the GUI thread when the window closes: queued work is skipped, reports stop.
+        #: Set when the window closes: queued work is skipped, reports stop.
         self.stopping = threading.Event()
 
     # -- model --------------------------------------------------------------------------------
-    @Slot(object, str, str)
-    def load_model(self, model_dir: str | None, device: str, precision: str) -> None:
-        if self.stopping.is_set():
-            return
-        self.loading.emit()
+    def load(self, model_dir: str | None, device: str, precision: str) -> ModelInfo:
         try:
             predictor = make_predictor(model_dir, device, precision)
         except ModelError as exc:
             log.warning("model not loaded: %s", exc)
-            self.load_failed.emit(str(exc), self.predictor is not None)
-            return
-        except Exception as exc:  # never let a model problem kill the thread
+            raise LoadFailedError(str(exc), self.predictor is not None) from exc
+        except Exception as exc:  # never let a model problem kill the lane
             log.exception("unexpected failure loading the model")
-            self.load_failed.emit(
+            raise LoadFailedError(
                 f"The model could not be loaded ({type(exc).__name__}). Details are in the log file.",
                 self.predictor is not None,
-            )
-            return
+            ) from exc
         self._close_predictor()  # the one it replaces
         self.predictor = predictor
         if self._decoders is None and hasattr(predictor, "pid"):  # the model in a process: decoders too
@@ -140,63 +120,50 @@ class ModelWorker(QObject):
         # The heatmap is the class activation map from a forward pass (no gradient graph to trace).
         self._gradcam = forward_heatmap if getattr(predictor, "has_cam", False) else None
         card = predictor.card
-        self.info = ModelInfo(
-            name=card.name,
-            version=card.version,
-            device_name=predictor.device_name,
-            threshold=card.threshold,
-            sha256=card.sha256,
-            heatmaps=self._gradcam is not None,
-            card=dict(card.raw),
-            folder=str(card.folder),
-        )
-        self.ready.emit(self.info)
+        self.info = ModelInfo.from_card(card, predictor.device_name, heatmaps=self._gradcam is not None)
+        return self.info
 
     # -- scanning -----------------------------------------------------------------------------
-    @Slot(object, float, int, object, object)
     def scan(
-        self,
-        paths: list[str],
-        threshold: float,
-        batch_size: int,
-        cancel: threading.Event,
-        append_to: int | None = None,
-    ) -> None:
+        self, paths: list[str], threshold: float, batch_size: int, append_to: int | None,
+        on_batch: Callable[[list[ScanResult], Any], None] | None = None,
+    ) -> Generator[ScanStarted | ScanBatch, None, ScanEnd]:
+        """A scan job: yields the scanner's events (the folder walked once), returns a ScanEnd.
+        Cancel is the job's quit flag, honoured between batches."""
+        job = current_job()
         if self.stopping.is_set():
-            self.scan_done.emit("cancelled", None, "")
-            return
+            return ScanEnd("cancelled", None)
         if self.predictor is None:
-            self.scan_done.emit("failed", None, "The model is not loaded, so nothing was scanned.")
-            return
-        from ..core.io import iter_image_files
+            return ScanEnd("failed", None, "The model is not loaded, so nothing was scanned.")
         from ..core.scan import Scanner
 
         # One loader thread: the model is the bottleneck anyway, and every extra Python thread competes
         # with the GUI thread for the GIL (shorter stalls in benchmarks/gui_stall.py).
         scanner = Scanner(
-            self.predictor,
-            store=self.store,
-            threshold=threshold,
-            batch_size=batch_size,
+            self.predictor, store=self.store, threshold=threshold, batch_size=batch_size,
             loader_threads=LOADER_THREADS,
             decoder=self._decoders,  # a crash on a hostile file ends a child, not the app
         )
         state, message, done, total = "finished", "", 0, 0
         try:
-            total = len(iter_image_files(paths))  # listed twice (here and in the scanner): cheap, and the
-            # progress bar knows the total before the first batch, which can take seconds
-            self.scan_started.emit(total)
-            for batch, progress in scanner.scan(paths, cancel, append_to=append_to):
-                done = progress.done
-                self.batch_ready.emit(batch, progress)
-                self._serve_heatmaps()
+            run = scanner.run(paths, job, append_to=append_to)
+            while True:
+                try:
+                    event = next(run)
+                except StopIteration as stop:
+                    state = stop.value.state
+                    break
+                if isinstance(event, ScanStarted):
+                    total = event.total
+                else:
+                    done = event.progress.done
+                    if on_batch is not None:
+                        on_batch(event.rows, event.progress)
+                yield event
         except Exception as exc:  # the GUI shows a sentence, the log the traceback
             log.exception("scan failed")
-            state, message = (
-                "failed",
-                f"The scan stopped because of an unexpected error ({type(exc).__name__}).",
-            )
-        if state == "finished" and cancel.is_set() and done < total:
+            state, message = "failed", f"The scan stopped because of an unexpected error ({type(exc).__name__})."
+        if state == "finished" and job is not None and job.quit_requested and done < total:
             state = "cancelled"
         if self.stopping.is_set() and state == "cancelled" and scanner.scan_id is not None:
             # The window closed mid-scan (like SIGTERM for pneumo-scan): recorded as interrupted.
@@ -204,43 +171,24 @@ class ModelWorker(QObject):
                 self.store.end_scan(scanner.scan_id, "interrupted")
             except Exception:  # closing must not fail on a busy store
                 log.warning("could not mark scan %s interrupted", scanner.scan_id)
-        self.scan_done.emit(state, scanner.scan_id, message)
-        self._serve_heatmaps()
+        return ScanEnd(state, scanner.scan_id, message)
 
     # -- heatmaps -----------------------------------------------------------------------------
-    @Slot(int, object)
-    def heatmap(self, request_id: int, xray: Any) -> None:
-        self._heatmaps.put((request_id, xray))
-        self._serve_heatmaps()
-
-    def _serve_heatmaps(self) -> None:
-        """Answer pending heatmap requests (also between scan batches, so the viewer stays live)."""
-        while True:
-            try:
-                request_id, xray = self._heatmaps.get_nowait()
-            except queue.Empty:
-                return
-            if self.stopping.is_set():
-                continue
-            if self.predictor is None or self._gradcam is None:
-                self.heatmap_failed.emit(request_id, "Heatmaps are not available for this model.")
-                continue
-            try:
-                heat = self._gradcam(self.predictor, xray)
-                if heat is None:
-                    raise ModelError("no heatmap")
-                # Colouring a full-size map takes ~300 ms at 2000 x 2000: done here, never in the GUI.
-                heatmap = Heatmap.build(heat, getattr(xray, "path", ""))
-            except Exception as exc:
-                log.exception("Grad-CAM failed for %s", getattr(xray, "path", "?"))
-                self.heatmap_failed.emit(
-                    request_id, f"The heatmap could not be computed ({type(exc).__name__})."
-                )
-                continue
-            self.heatmap_ready.emit(request_id, heatmap)
+    def heatmap(self, xray: Any) -> Heatmap:
+        """The viewer's heatmap, coloured here (~300 ms at 2000 x 2000), never in the GUI thread."""
+        if self.predictor is None or self._gradcam is None:
+            raise ModelError("Heatmaps are not available for this model.")
+        try:
+            heat = self._gradcam(self.predictor, xray)
+            if heat is None:
+                raise ModelError("no heatmap")
+            return Heatmap.build(heat, getattr(xray, "path", ""))
+        except Exception as exc:
+            log.exception("Grad-CAM failed for %s", getattr(xray, "path", "?"))
+            raise ModelError(f"The heatmap could not be computed ({type(exc).__name__}).") from exc
 
     def heatmap_now(self, xray: Any) -> np.ndarray | None:
-        """A heatmap computed right here (model thread only), or None when unavailable."""
+        """A heatmap computed right here (model lane only), or None when unavailable."""
         if self.predictor is None or self._gradcam is None:
             return None
         try:
@@ -249,69 +197,29 @@ class ModelWorker(QObject):
             log.exception("Grad-CAM failed for %s", getattr(xray, "path", "?"))
             return None
 
-    # -- watched folders ------------------------------------------------------------------------
-    @Slot(object)
-    def start_watch(self, folders: list[str]) -> None:
-        from ..core.scan import FolderWatcher
-
-        self.stop_watch()
-        try:
-            self._watcher = FolderWatcher(folders)  # lists what is already there: off the GUI thread
-        except OSError as exc:
-            self.watch_failed.emit(f"The folder cannot be watched ({exc.strerror or exc}).")
-            return
-        self._watch_timer = QTimer(self)
-        self._watch_timer.setInterval(WATCH_INTERVAL_MS)
-        self._watch_timer.timeout.connect(self._poll)
-        self._watch_timer.start()
-
-    @Slot()
-    def stop_watch(self) -> None:
-        if self._watch_timer is not None:
-            self._watch_timer.stop()
-            self._watch_timer.deleteLater()
-        self._watch_timer = None
-        self._watcher = None
-
-    @Slot()
-    def _poll(self) -> None:
-        if self._watcher is None:
-            return
-        try:
-            new = self._watcher.poll()
-        except OSError as exc:
-            log.warning("watch poll failed: %s", exc)
-            return
-        if new:
-            log.info("watch: %d new files", len(new))
-            self.watch_found.emit(new)
-
     # -- reports --------------------------------------------------------------------------------
-    @Slot(object)
-    def write_report(self, request: ReportRequest) -> None:
+    def write_report(self, request: ReportRequest) -> str:
+        """A report job (plain function: the report's own progress callback ticks)."""
         from ..report import ReportContext, write_pdf_report
+
+        job = current_job()
 
         def progress(i: int, n: int) -> None:
             if self.stopping.is_set():
                 raise PneumoError("the window was closed")
-            self.report_progress.emit(i, n)
-            self._serve_heatmaps()
+            if job is not None:
+                job.tick((i, n))
 
         try:
             ctx = ReportContext(
                 model=self.info.title if self.info else "not loaded",
                 device=self.info.device_name if self.info else "",
-                threshold=request.threshold,
-                threshold_source=request.threshold_source,
-                include_patient=request.include_patient,
-                reviews=request.reviews,
+                threshold=request.threshold, threshold_source=request.threshold_source,
+                include_patient=request.include_patient, reviews=request.reviews,
                 threshold_note=request.threshold_note,
             )
             write_pdf_report(
-                request.path,
-                request.results,
-                ctx,
-                heatmap=self._report_heatmaps(request.results),
+                request.path, request.results, ctx, heatmap=self._report_heatmaps(request.results),
                 progress=progress,
             )
         except Exception as exc:  # a sentence for the user, the traceback for the log
@@ -323,9 +231,8 @@ class ModelWorker(QObject):
                 message = f"The report could not be written ({type(exc).__name__})."
             with contextlib.suppress(OSError):
                 Path(request.path).unlink(missing_ok=True)  # no half-written PDF left behind
-            self.report_failed.emit(message)
-            return
-        self.report_done.emit(request.path)
+            raise PneumoError(message) from exc
+        return request.path
 
     def _report_heatmaps(self, results: list[ScanResult]) -> Callable[[Any], np.ndarray | None]:
         """The report's heatmaps: each row's stored one (no model run), computed only for rows
@@ -351,104 +258,144 @@ class ModelWorker(QObject):
                 log.exception("closing the model process failed")
         self.predictor = None
 
-    @Slot()
     def shutdown(self) -> None:
-        """Last call in the model thread: stop timers, end the model process, end the event loop."""
-        self.stop_watch()
+        """Last call in the model lane: end the model process and the decoders."""
         self._close_predictor(wait=False)  # the window is closing: told to quit, it needs no waiting for
         if self._decoders is not None:
             self._decoders.close()
             self._decoders = None
-        thread = QThread.currentThread()
-        thread.quit()
-
-
-class ModelThread(QThread):
-    """The model's thread. ``run`` is overridden in Python on purpose.
-
-    With QThread's own (C++) ``run``, every queued slot gets a fresh Python thread state that is
-    destroyed when the slot returns. TensorFlow's pybind11 layer caches the thread state of the first
-    call, so the first model call in a *later* slot waits for the GIL that its own thread holds: the
-    app hangs on the first scan after loading. A Python ``run`` keeps one thread state alive for the
-    thread's whole life, which every slot then shares.
-    """
-
-    def run(self) -> None:
-        threading.current_thread().name = "pneumo-model"  # for the log file
-        self.exec()
 
 
 class ModelService(QObject):
-    """GUI-side handle on the model thread. Non-blocking, except :meth:`shutdown`."""
+    """GUI-side handle on the model and the executor. Non-blocking, except :meth:`shutdown`."""
 
-    _load = Signal(object, str, str)
-    _scan = Signal(object, float, int, object, object)
-    _heatmap = Signal(int, object)
-    _watch = Signal(object)
-    _unwatch = Signal()
-    _report = Signal(object)
-    _shutdown = Signal()
+    loading = Signal()
+    ready = Signal(object)  # ModelInfo
+    load_failed = Signal(str, bool)  # human message, whether a previously loaded model is still in use
+    batch_ready = Signal(object, object)  # rows, ScanProgress: emitted in the model lane (a test hook)
+    heatmap_ready = Signal(int, object)  # request id, viewer.Heatmap
+    heatmap_failed = Signal(int, str)
+    watch_found = Signal(object)  # list[str]: new files in the watched folder
+    watch_failed = Signal(str)
 
     def __init__(self, store: ResultsStore, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread = ModelThread()
-        self.thread.setObjectName("pneumo-model")
+        self.executor = Executor(parent=self)
         self.worker = ModelWorker(store)
-        self.worker.moveToThread(self.thread)
-        self._load.connect(self.worker.load_model)
-        self._scan.connect(self.worker.scan)
-        self._heatmap.connect(self.worker.heatmap)
-        self._watch.connect(self.worker.start_watch)
-        self._unwatch.connect(self.worker.stop_watch)
-        self._report.connect(self.worker.write_report)
-        self._shutdown.connect(self.worker.shutdown)
-        self._cancel: threading.Event | None = None
-        self._closed = False
-        self.thread.start()
+        self.thread = self.executor.lane("model").qthread  # type: ignore[assignment]  # QObjects that use the model move here
+        self.io = self.executor.lane("io")
+        self._scan: Job | None = None
+        self._watcher: Any | None = None  # core.scan.FolderWatcher, used in the io lane only
+        self._watch_generation = 0
+        self._poll: Job | None = None
+        self._watch_timer = QTimer(self)
+        self._watch_timer.timeout.connect(self._poll_watch)
 
+    def submit(
+        self, func: Callable[..., Any], *args: Any, lane: str = "model", cooperative: bool = False,
+        **slots: Any,
+    ) -> Job:
+        return self.executor.submit(func, *args, lane=lane, cooperative=cooperative, **slots)
+
+    # -- model --------------------------------------------------------------------------------
     def load_model(
         self, model_dir: str | Path | None, device: str = "auto", precision: str | None = None
-    ) -> None:
+    ) -> Job:
         """Load (or reload) the model; ``precision`` None: the Preferences' (default ``auto``)."""
         if precision is None:
             from .settings import Settings
 
             precision = Settings().precision
-        self._load.emit(str(model_dir) if model_dir else None, device, precision)
+        self.loading.emit()
+        return self.submit(
+            self.worker.load, str(model_dir) if model_dir else None, device, precision,
+            returned=self.ready.emit, errored=self._load_error,
+        )
 
+    def _load_error(self, exc: Exception) -> None:
+        if isinstance(exc, LoadFailedError):
+            self.load_failed.emit(exc.message, exc.previous_in_use)
+        else:
+            self.load_failed.emit(f"The model could not be loaded ({type(exc).__name__}).", False)
+
+    # -- scanning -----------------------------------------------------------------------------
     def scan(
-        self, paths: list[str], threshold: float, batch_size: int, append_to: int | None = None
-    ) -> threading.Event:
-        """Scan in the model thread; ``append_to`` adds the results to that recorded scan."""
-        self._cancel = threading.Event()
-        self._scan.emit(list(paths), float(threshold), int(batch_size), self._cancel, append_to)
-        return self._cancel
+        self, paths: list[str], threshold: float, batch_size: int, append_to: int | None = None,
+        **slots: Any,
+    ) -> Job:
+        """Scan in the model lane; ``append_to`` adds the results to that recorded scan. The job
+        yields ScanStarted then ScanBatch events and returns a :class:`ScanEnd`."""
+        self._scan = self.submit(
+            self.worker.scan, list(paths), float(threshold), int(batch_size), append_to,
+            self.batch_ready.emit, cooperative=True, **slots,
+        )
+        return self._scan
 
     def cancel(self) -> None:
         """Ask the running scan to stop after its current batch (safe from any thread)."""
-        if self._cancel is not None:
-            self._cancel.set()
+        if self._scan is not None:
+            self._scan.quit()
 
     def heatmap(self, request_id: int, xray: Any) -> None:
-        self._heatmap.emit(request_id, xray)
+        """An urgent job: served between the batches of a running scan."""
+        self.executor.submit(
+            self.worker.heatmap, xray, lane="model", urgent=True,
+            returned=lambda h: self.heatmap_ready.emit(request_id, h),
+            errored=lambda exc: self.heatmap_failed.emit(request_id, str(exc)),
+        )
 
+    def write_report(self, request: ReportRequest, **slots: Any) -> Job:
+        return self.submit(self.worker.write_report, request, **slots)
+
+    # -- watched folders (polled in the io lane) ----------------------------------------------
     def watch(self, folders: list[str]) -> None:
-        self._watch.emit(list(folders))
+        self.unwatch()
+        self._watch_generation += 1
+        generation = self._watch_generation
+        self.submit(
+            self._open_watcher, list(folders), lane="io",
+            returned=lambda _: self._watch_timer.start(WATCH_INTERVAL_MS) if generation == self._watch_generation else None,
+            errored=lambda exc: self.watch_failed.emit(f"The folder cannot be watched ({exc.strerror or exc}).")
+            if generation == self._watch_generation else None,
+        )
+
+    def _open_watcher(self, folders: list[str]) -> None:
+        from ..core.scan import FolderWatcher
+
+        self._watcher = FolderWatcher(folders)  # lists what is already there: off the GUI thread
 
     def unwatch(self) -> None:
-        self._unwatch.emit()
+        self._watch_generation += 1
+        self._watch_timer.stop()
+        self._watcher = None
 
-    def write_report(self, request: ReportRequest) -> None:
-        self._report.emit(request)
+    def _poll_watch(self) -> None:
+        if self._poll is not None and not self._poll.done.is_set():
+            return  # the previous poll is still listing
+        generation = self._watch_generation
+        self._poll = self.submit(
+            self._poll_once, lane="io",
+            returned=lambda new: self.watch_found.emit(new) if new and generation == self._watch_generation else None,
+        )
 
+    def _poll_once(self) -> list[str]:
+        watcher = self._watcher
+        if watcher is None:
+            return []
+        try:
+            new = watcher.poll()
+        except OSError as exc:
+            log.warning("watch poll failed: %s", exc)
+            return []
+        if new:
+            log.info("watch: %d new files", len(new))
+        return new
+
+    # -- end ------------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Cancel what runs, end the model thread and wait for it. Idempotent."""
-        if self._closed:
+        """Cancel what runs, end the lanes (the model process with them) and wait. Idempotent."""
+        if self.executor.closed:
             return
-        self._closed = True
         self.worker.stopping.set()
-        self.cancel()
-        self._shutdown.emit()
-        if not self.thread.wait(10_000):  # a batch of a big model on a slow CPU can take seconds
-            log.warning("still waiting for the model thread to finish its current batch")
-            self.thread.wait()
+        self.unwatch()
+        self.executor.shutdown({"model": self.worker.shutdown}, drain=("io",))

@@ -88,7 +88,7 @@ class SingleInstance(QObject):
                 continue
             self._sockets.remove(socket)
             try:
-                message = json.loads(bytes(socket.readLine()).decode("utf-8"))
+                message = json.loads(bytes(socket.readLine().data()).decode("utf-8"))
                 paths = [str(p) for p in message.get("paths", [])]
             except (ValueError, AttributeError):
                 paths = []

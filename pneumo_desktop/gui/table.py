@@ -23,7 +23,17 @@ from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, 
 from PySide6.QtWidgets import QApplication
 
 from ..core.export import display_text
-from ..core.results import ERROR, LABELS, NEEDS_REVIEW, NORMAL, PNEUMONIA, REJECTED, UNREADABLE, ScanResult
+from ..core.results import (
+    ERROR,
+    LABELS,
+    NEEDS_REVIEW,
+    NORMAL,
+    PNEUMONIA,
+    REJECTED,
+    UNREADABLE,
+    ScanResult,
+    is_flagged,
+)
 from ..core.review import Review, review_key, reviewable
 from ..core.wording import DISAGREE, format_percent
 
@@ -189,6 +199,17 @@ class ResultsTableModel(QAbstractTableModel):
             if review_key(r) == review.item_key:
                 self.dataChanged.emit(self.index(i, 0), self.index(i, REVIEW))
 
+    def update_rows(self, rows: Sequence[ScanResult]) -> None:
+        """The same rows, changed in place (relabelled by the session at another threshold)."""
+        if len(rows) != len(self._rows):
+            self.set_results(rows)
+            return
+        if not rows:
+            return
+        self._rows = list(rows)
+        self._recount()
+        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(HEADERS) - 1))
+
     def relabel(self, threshold: float) -> None:
         """Apply another operating point to every row without running the model."""
         if not self._rows:
@@ -289,7 +310,7 @@ class ResultsTableModel(QAbstractTableModel):
                 )
             if col == LABEL:
                 return QBrush(LABEL_COLOURS.get(r.label, QColor("#6b7378")).darker(115))
-        if role == Qt.ItemDataRole.FontRole and col == LABEL and r.label in (PNEUMONIA, NEEDS_REVIEW):
+        if role == Qt.ItemDataRole.FontRole and col == LABEL and is_flagged(r.label):
             font = QFont()
             font.setBold(True)
             return font
@@ -343,7 +364,7 @@ class ResultsFilterProxy(QSortFilterProxyModel):
             if review is None or review.decision != DISAGREE:
                 return False
         elif self._label == self.FLAGGED:
-            if r.label not in (PNEUMONIA, NEEDS_REVIEW):
+            if not is_flagged(r.label):
                 return False
         elif self._label and r.label != self._label:
             return False

@@ -34,17 +34,8 @@ from ..core.io import XRay
 from ..core.results import ScanResult
 from .details import DETAIL_KEYS, detail_rows, threshold_line
 from .imageload import _LoaderSignals, _LoadTask, _StoredHeatTask
-from .imageview import (
-    LEVELS,
-    MAX_ZOOM,
-    MIN_ZOOM,
-    Heatmap,
-    ImageView,
-    gray_qimage,
-    heatmap_qimage,
-    quantise,
-    window_lut,
-)
+from .imageview import MAX_ZOOM, MIN_ZOOM, ImageView
+from .qimages import LEVELS, Heatmap, gray_qimage, heatmap_qimage, quantise, window_lut
 from .table import label_icon
 
 __all__ = [  # the names callers used before the split (#18) still come from here

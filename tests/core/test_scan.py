@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pneumo_desktop.core import scan as scan_module
 from pneumo_desktop.core.model import Predictor
 from pneumo_desktop.core.results import ERROR, OK, REJECTED, write_csv
-from pneumo_desktop.core.scan import FolderWatcher, Scanner
+from pneumo_desktop.core.scan import FolderWatcher, ScanBatch, Scanner, ScanOutcome, ScanStarted, drive
 from pneumo_desktop.core.store import ResultsStore
 
 
@@ -83,6 +84,34 @@ def test_cancel_between_batches(predictor, mixed_folder):
     assert 0 < len(got) < 11
     scan = store.scans()[0]
     assert scan.state == "cancelled" and scan.count == len(got)
+
+
+def test_run_walks_once_yields_events_and_returns_an_outcome(predictor, mixed_folder, monkeypatch):
+    walks = []
+    real = scan_module.iter_image_files
+    monkeypatch.setattr(scan_module, "iter_image_files", lambda roots: (walks.append(roots), real(roots))[1])
+    store = ResultsStore(":memory:")
+    events = []
+    outcome = drive(Scanner(predictor, store=store, batch_size=4).run([mixed_folder]), events.append)
+    assert len(walks) == 1  # the folder is listed once: the total comes from the same walk
+    assert isinstance(events[0], ScanStarted) and events[0].total == 11
+    assert events[0].scan_id == store.scans()[0].id
+    batches = events[1:]
+    assert batches and all(isinstance(e, ScanBatch) for e in batches)
+    assert sum(len(e.rows) for e in batches) == 11 and batches[-1].progress.done == 11
+    assert outcome == ScanOutcome("finished", 11, 11, outcome.seconds, events[0].scan_id)
+    assert not outcome.cancelled
+
+
+def test_run_cancelled_between_batches_says_so(predictor, mixed_folder):
+    store = ResultsStore(":memory:")
+    cancel = threading.Event()
+    outcome = drive(
+        Scanner(predictor, store=store, batch_size=1).run([mixed_folder], cancel),
+        lambda e: cancel.set() if isinstance(e, ScanBatch) else None,
+    )
+    assert outcome.cancelled and 0 < outcome.done < outcome.total == 11
+    assert store.scans()[0].state == "cancelled"
 
 
 def test_store_caches_and_survives_restart(predictor, mixed_folder, tmp_path):

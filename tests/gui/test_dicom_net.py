@@ -148,7 +148,7 @@ def test_received_films_survive_a_cancel_and_stopping_a_folder_watch(qtbot, wind
     qtbot.wait(300)
     gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
     window.scan_arrivals([str(p) for p in received])  # as DicomNetwork does for a stored film
-    window.service.worker.watch_found.emit([str(p) for p in watched])
+    window.service.watch_found.emit([str(p) for p in watched])
     window.stop_watch()  # drops the watched folder's file, not the received film
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
         window.cancel_scan()

@@ -16,7 +16,7 @@ from pneumo_desktop import report as report_module
 from pneumo_desktop.core.results import NEEDS_REVIEW, NORMAL, PNEUMONIA, UNREADABLE
 from pneumo_desktop.core.store import ResultsStore
 from pneumo_desktop.gui import MainWindow
-from pneumo_desktop.gui import main_window as main_window_module
+from pneumo_desktop.gui import exports as exports_module
 from pneumo_desktop.gui.table import LABEL, NAME, PROBABILITY, RESULT_ROLE
 
 from .conftest import MODEL_TIMEOUT_MS, SCAN_TIMEOUT_MS, write_images
@@ -140,7 +140,7 @@ def test_folder_scan_is_recursive_and_unreadable_files_get_rows(qtbot, window, t
 def _start_held_scan(qtbot, window, files) -> threading.Event:
     """Start a scan and hold the model thread after its first batch until the returned gate is set."""
     gate = threading.Event()
-    window.service.worker.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
+    window.service.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
     window.open_paths(files)
     qtbot.waitUntil(lambda: window.results_model.rowCount() > 0, timeout=SCAN_TIMEOUT_MS)
     return gate
@@ -180,8 +180,9 @@ def test_threshold_relabels_every_row_without_running_the_model(qtbot, window, t
     probs = sorted(r.probability for r in window.results_model.results)
     assert probs[0] < probs[-1]
     middle = round((probs[4] + probs[5]) / 2, 4)
-    started: list[int] = []
-    window.service.worker.scan_started.connect(started.append)
+    started: list[object] = []
+    real_scan = window.service.scan
+    window.service.scan = lambda *a, **k: (started.append(a), real_scan(*a, **k))[1]
     window.threshold_spin.setValue(middle * 100)  # as the user would
     assert window.threshold == pytest.approx(middle, abs=1e-3)
     for r in window.results_model.results:
@@ -222,7 +223,7 @@ def test_csv_export_all_and_filtered(qtbot, window, tmp_path, monkeypatch) -> No
     write_images(folder, 4)
     (folder / "readme.txt").write_text("hello", encoding="utf-8")
     scan(qtbot, window, [folder])
-    writers = spy_thread(monkeypatch, main_window_module, "write_csv")
+    writers = spy_thread(monkeypatch, exports_module, "write_csv")
     out = tmp_path / "all.csv"
     assert export(qtbot, window, out) == 5
     assert writers and threading.main_thread() not in writers  # written off the GUI thread
@@ -386,7 +387,7 @@ def test_close_mid_scan_stops_the_thread_and_keeps_results(qtbot, make_window, t
     store_path = window.store.path
     files = write_images(tmp_path / "many", 40)
     gate = threading.Event()
-    window.service.worker.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
+    window.service.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
     window.open_paths(files)
     qtbot.waitUntil(lambda: window.results_model.rowCount() > 0, timeout=SCAN_TIMEOUT_MS)
     gate.set()
@@ -456,7 +457,7 @@ def test_watched_arrivals_join_the_scan_in_view(qtbot, window, tmp_path) -> None
     _watch(qtbot, window, tmp_path / "incoming")
     for files in arrivals:  # two polls, each with a new film
         with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
-            window.service.worker.watch_found.emit([str(p) for p in files])
+            window.service.watch_found.emit([str(p) for p in files])
     window.stop_watch()
     (record,) = window.store.scans()  # one History entry, not one per poll
     assert record.count == 4 and record.state == "finished"
@@ -470,7 +471,7 @@ def test_watched_arrivals_never_join_a_scan_of_another_folder(qtbot, window, tmp
     _watch(qtbot, window, tmp_path / "incoming")
     for files in arrivals:
         with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
-            window.service.worker.watch_found.emit([str(p) for p in files])
+            window.service.watch_found.emit([str(p) for p in files])
     window.stop_watch()
     assert sorted(names(window)) == ["new0000.png", "new1000.png"]  # a view of their own
     newest, older = window.store.scans()
@@ -482,7 +483,7 @@ def test_cancel_keeps_files_from_the_watched_folder(qtbot, window, tmp_path) -> 
     arrived = write_images(tmp_path / "incoming", 2, prefix="new")
     _watch(qtbot, window, tmp_path / "incoming")
     gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
-    window.service.worker.watch_found.emit([str(p) for p in arrived])  # reported once, mid-scan
+    window.service.watch_found.emit([str(p) for p in arrived])  # reported once, mid-scan
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
         window.cancel_scan()
         gate.set()
@@ -498,7 +499,7 @@ def test_stopping_the_watch_drops_its_queued_files(qtbot, window, tmp_path) -> N
     arrived = write_images(tmp_path / "incoming", 2, prefix="new")
     _watch(qtbot, window, tmp_path / "incoming")
     gate = _start_held_scan(qtbot, window, write_images(tmp_path / "many", 40))
-    window.service.worker.watch_found.emit([str(p) for p in arrived])
+    window.service.watch_found.emit([str(p) for p in arrived])
     window.stop_watch()
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
         window.cancel_scan()
@@ -512,8 +513,8 @@ def test_a_cancelled_scan_of_watched_files_finishes_them(qtbot, window, tmp_path
     arrived = write_images(tmp_path / "incoming", 12, prefix="new")
     _watch(qtbot, window, tmp_path / "incoming")
     gate = threading.Event()
-    window.service.worker.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
-    window.service.worker.watch_found.emit([str(p) for p in arrived])
+    window.service.batch_ready.connect(lambda *_: gate.wait(10), Qt.ConnectionType.DirectConnection)
+    window.service.watch_found.emit([str(p) for p in arrived])
     qtbot.waitUntil(lambda: window.results_model.rowCount() > 0, timeout=SCAN_TIMEOUT_MS)
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS) as blocker:
         window.cancel_scan()
@@ -538,7 +539,7 @@ def test_a_watched_arrival_does_not_join_a_scan_from_history(qtbot, window, tmp_
     assert names(window) == ["img000.png", "img001.png", "img002.png"]
     assert "yesterday" in window.windowTitle()
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
-        window.service.worker.watch_found.emit([str(arrived[0])])
+        window.service.watch_found.emit([str(arrived[0])])
     assert names(window) == ["new000.png"]  # a fresh live view, not yesterday's scan plus today's file
     assert "yesterday" not in window.windowTitle()
     window.stop_watch()

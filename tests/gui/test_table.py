@@ -167,3 +167,21 @@ def test_a_refused_film_shows_no_probability() -> None:
     model.append([ScanResult("/x/hand.png", REJECTED, 0.997, "Needs review", "Not a chest image.")])
     assert model.data(model.index(0, PROBABILITY)) == "not judged"
     assert "99.7 %" in model.data(model.index(0, PROBABILITY), Qt.ItemDataRole.ToolTipRole)
+
+
+def test_rows_relabelled_by_the_session_change_in_place(qtbot) -> None:
+    from pneumo_desktop.app.session import ScanSession
+
+    session, model = ScanSession(), ResultsTableModel()
+    session.events.results.connect(
+        lambda e: model.append(e.rows) if e.kind == "append" else model.update_rows(e.rows)
+    )
+    session.set_threshold(0.5)
+    session.add_rows([result(i, p) for i, p in enumerate((0.2, 0.6, 0.8))])
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    with qtbot.waitSignal(model.dataChanged):
+        session.set_threshold(0.7)
+    assert not resets  # in place, the selection and scroll position stay
+    assert [r.label for r in model.results] == [NORMAL, NORMAL, PNEUMONIA] == [r.label for r in session.results]
+    assert model.counts()[PNEUMONIA] == 1

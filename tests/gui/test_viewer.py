@@ -137,7 +137,7 @@ def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatc
         viewer.show_result(None)
         viewer.show_result(replace(row, heatmap=""))
     assert not viewer.heatmap_box.isHidden() and not viewer.opacity_slider.isHidden()
-    with qtbot.waitSignal(window.service.worker.heatmap_ready, timeout=SCAN_TIMEOUT_MS) as blocker:
+    with qtbot.waitSignal(window.service.heatmap_ready, timeout=SCAN_TIMEOUT_MS) as blocker:
         viewer.heatmap_box.setChecked(True)
     heatmap = blocker.args[1]
     assert isinstance(heatmap, Heatmap) and heatmap.path == str(images[1])
@@ -161,7 +161,7 @@ def test_stored_heatmap_is_shown_without_the_model(qtbot, window, images, monkey
     from pneumo_desktop.core import heatmap as core_heatmap
 
     asked: list[int] = []
-    window.service.worker.heatmap_ready.connect(lambda i, h: asked.append(i))
+    window.service.heatmap_ready.connect(lambda i, h: asked.append(i))
     window.viewer.heatmap_requested.connect(lambda i, x: asked.append(i))
     scan_and_select(qtbot, window, images, images[2].name)
     viewer = window.viewer
