@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .cli_common import ProgressBar, open_predictor, open_store
 from .core import errors, wording
-from .core.errors import ExportError, ModelError, StoreError
+from .core.errors import ExportError, StoreError
 from .core.logsetup import configure_console
 from .core.model import DEVICES
-from .core.results import ScanResult, summarise, write_csv, write_json
+from .core.resultfiles import write_csv, write_json
+from .core.results import ScanResult, summarise
 
 if TYPE_CHECKING:
     from .core.stopping import StopRequest
@@ -74,33 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cli_options(p)
     return p
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal's stderr; silent when stderr is not a tty."""
-
-    def __init__(self, enabled: bool) -> None:
-        stream = sys.stderr
-        self.enabled = enabled and stream is not None and stream.isatty()
-
-    def update(self, done: int, total: int, eta: float | None) -> None:
-        if not self.enabled:
-            return
-        width = 30
-        frac = done / total if total else 1.0
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        left = f" ~{eta:.0f}s left" if eta is not None else ""
-        sys.stderr.write(f"\r[{bar}] {done}/{total}{left}   ")
-        sys.stderr.flush()
-
-    def clear(self) -> None:
-        """Wipe the bar's line so that a result line can be printed in its place."""
-        if self.enabled:
-            sys.stderr.write("\r\033[K")
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,34 +223,6 @@ def _main(argv: list[str]) -> int:
     from .net.results_out import export_for_cli
 
     return export_for_cli(args, results, predictor)  # 6 when a DICOM result could not be sent
-
-
-def open_predictor(args: argparse.Namespace, prog: str):  # Predictor, or an exit code
-    """The model the options name, or exit code 3 with a one-line message (scan and calibrate)."""
-    from .core.model import Predictor
-
-    try:
-        return Predictor(args.model_dir, device=args.device, precision=args.precision)
-    except ModelError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return errors.EXIT_MODEL
-
-
-def open_store(
-    args: argparse.Namespace, prog: str, keep_patient_data: bool = False, retention_days: float | None = None
-):  # ResultsStore, or an exit code
-    """The results store the options name, or exit code 4 with a one-line message."""
-    from .core.store import ResultsStore
-
-    try:
-        store = ResultsStore(args.store) if args.store else ResultsStore()
-        store.keep_patient_data = keep_patient_data  # otherwise names and IDs are not kept
-        if retention_days is not None:
-            store.prune(retention_days)
-    except StoreError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return errors.EXIT_STORE
-    return store
 
 
 def _watch(args: argparse.Namespace, watcher, scanner, results: list[ScanResult], cancel: StopRequest) -> None:

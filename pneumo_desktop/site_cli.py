@@ -98,7 +98,7 @@ def calibrate_main(argv: list[str]) -> int:
         print(f"pneumo-scan calibrate: {exc}", file=sys.stderr)
         return 2
 
-    from .cli import ProgressBar, open_predictor, open_store
+    from .cli_common import ProgressBar, open_predictor, open_store
     from .core.scan import Scanner
 
     predictor = open_predictor(args, "pneumo-scan calibrate")

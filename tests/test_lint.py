@@ -38,3 +38,13 @@ def test_no_import_time_cycle():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("import time: 0 cycle(s)"), proc.stdout
+
+
+def test_no_deferred_import_cycle_in_the_app():
+    """pneumo_desktop has no cycle even through imports inside functions (only ``if TYPE_CHECKING``
+    annotations may point back, e.g. a window's helpers naming ``MainWindow``)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "import_cycles.py"), "pneumo_desktop"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert "runtime: 0 cycle(s)" in proc.stdout, proc.stdout

@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("soup", help="interpolate a fine-tuned run's weights with its starting checkpoint (WiSE-FT)")
     w.add_argument("--run", required=True, help="run folder written by train (its best.keras)")
     w.add_argument("--start", required=True, help="the checkpoint the run was initialised from (--init-from)")
-    w.add_argument("--alpha", type=float, required=True, help="weight of the run: 1 = the run, 0 = the start")
+    w.add_argument("--alpha", default="0.5",
+                   help="weight of the run (1 = the run, 0 = the start); several, comma-separated, are "
+                   "compared on the run's selection set (tune + its stressed/fov copies) and the best is written")
+    w.add_argument("--data", default=None, help="data folder, when the run was trained elsewhere")
     w.add_argument("--out", required=True, help="run folder to write (then export it as usual)")
 
     args = parser.parse_args(argv)
@@ -220,9 +223,15 @@ def main(argv: list[str] | None = None) -> int:
             write_to_card(args.model, report, "python -m training " + " ".join(argv if argv is not None else sys.argv[1:]))
         return 0
     if args.cmd == "soup":
-        from .soup import soup
+        from .soup import select_alpha, soup
 
-        soup(args.run, args.start, args.alpha, args.out)
+        alphas = [float(a) for a in args.alpha.split(",")]
+        alpha = alphas[0]
+        if len(alphas) > 1:
+            alpha, table = select_alpha(args.run, args.start, alphas, args.data)
+            print("selection-set AUC by alpha: " + ", ".join(f"{a:g}: {v:.5f}" for a, v in table.items()))
+            print(f"chosen alpha: {alpha:g}")
+        soup(args.run, args.start, alpha, args.out)
         return 0
     if args.cmd == "calibrate":
         from .recalibrate import recalibrate

@@ -34,6 +34,44 @@ def interpolate_weights(start: list, tuned: list, alpha: float) -> list:
     return out
 
 
+def select_alpha(
+    run_dir: str | Path, start: str | Path, alphas: list[float], data: str | None = None,
+    precision: str = "auto",
+) -> tuple[float, dict[float, float]]:
+    """The alpha whose interpolated network has the highest AUC on the run's own selection set (its
+    tune split, with the stressed and field-of-view copies the run was selected on; never validation
+    films). Returns the alpha and the AUC of every alpha tried (ties go to the smaller alpha)."""
+    import dataclasses
+
+    import keras
+
+    from pneumo_desktop.core.preprocess import PreprocessSpec
+
+    from .evaluate import predict_probs
+    from .metrics import roc_auc
+    from .train import TrainConfig, choose_policy, prepare_data, selection_set
+
+    run = Path(run_dir)
+    config = json.loads((run / "config.json").read_text())
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in config.items() if k in names})
+    if data is not None:
+        cfg = dataclasses.replace(cfg, data=data)
+    keras.config.set_dtype_policy(choose_policy(precision))
+    spec = PreprocessSpec(size=cfg.size)
+    x, y = selection_set(cfg, prepare_data(cfg, spec), spec)
+    tuned = keras.models.load_model(run / "best.keras", compile=False)
+    base_w = keras.models.load_model(start, compile=False).get_weights()
+    tuned_w = tuned.get_weights()
+    table: dict[float, float] = {}
+    for alpha in sorted(alphas):
+        tuned.set_weights(interpolate_weights(base_w, tuned_w, alpha))
+        table[alpha] = roc_auc(y.reshape(-1), predict_probs(tuned, x))
+        log.info("alpha %.2f: AUC %.5f on the selection set (%d films)", alpha, table[alpha], len(y))
+    best = max(table, key=lambda a: (table[a], -a))
+    return best, table
+
+
 def soup(run_dir: str | Path, start: str | Path, alpha: float, out_dir: str | Path) -> Path:
     """Write ``out_dir``: a copy of the run folder whose ``best.keras`` is the interpolation of the
     run's best checkpoint with the ``start`` checkpoint (the one the run was initialised from)."""

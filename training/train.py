@@ -179,6 +179,31 @@ def prepare_data(cfg: TrainConfig, spec: PreprocessSpec) -> dict:
     }
 
 
+def selection_set(cfg: TrainConfig, d: dict, spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The films checkpoints are selected on: the tune split, plus (``--stressed-tune``) a copy under
+    random stress families and (``--fov-tune``) its field-of-view copies. Never validation films."""
+    x_tune = D.to_inputs(d["x_tune"], spec)
+    y_tune = d["y_tune"].reshape(-1, 1)
+    if cfg.stressed_tune:
+        # Selection sees shifted films too: the tune split plus a copy under random stress families.
+        from .stress import stress_mix
+
+        x_tune = np.concatenate([x_tune, D.to_inputs(stress_mix(d["x_tune"], seed=cfg.seed + 1), spec)])
+        y_tune = np.concatenate([y_tune, y_tune])
+    if cfg.fov_tune:
+        # The film-shape shortcut (docs/model.md): selection pools the tune films squeezed and stretched
+        # (tune is never val, so the stress levels stay a test there), so a model that reads the
+        # anatomy's width as evidence loses pooled AUC.
+        from .stress import fov_copies
+
+        clean = d["x_tune"]
+        x_tune = np.concatenate([x_tune, *(D.to_inputs(c, spec) for c in fov_copies(clean))])
+        y1 = d["y_tune"].reshape(-1, 1)
+        y_tune = np.concatenate([y_tune, y1, y1])
+
+    return x_tune, y_tune
+
+
 def _epochs_done(history_csv: Path) -> int:
     if not history_csv.exists():
         return 0
@@ -253,24 +278,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         d["x_train"], d["y_train"], spec, cfg.batch_size, cfg.seed,
         _augment_config(cfg), D.class_weights(d["y_train"]), cfg.workers,
     )
-    x_tune = D.to_inputs(d["x_tune"], spec)
-    y_tune = d["y_tune"].reshape(-1, 1)
-    if cfg.stressed_tune:
-        # Selection sees shifted films too: the tune split plus a copy under random stress families.
-        from .stress import stress_mix
-
-        x_tune = np.concatenate([x_tune, D.to_inputs(stress_mix(d["x_tune"], seed=cfg.seed + 1), spec)])
-        y_tune = np.concatenate([y_tune, y_tune])
-    if cfg.fov_tune:
-        # The film-shape shortcut (docs/model.md): selection pools the tune films squeezed and stretched
-        # (tune is never val, so the stress levels stay a test there), so a model that reads the
-        # anatomy's width as evidence loses pooled AUC.
-        from .stress import fov_copies
-
-        clean = d["x_tune"]
-        x_tune = np.concatenate([x_tune, *(D.to_inputs(c, spec) for c in fov_copies(clean))])
-        y1 = d["y_tune"].reshape(-1, 1)
-        y_tune = np.concatenate([y_tune, y1, y1])
+    x_tune, y_tune = selection_set(cfg, d, spec)
 
     verbose = 1 if sys.stdout.isatty() else 2
     callbacks = [

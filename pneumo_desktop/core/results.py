@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import Any
 
 from .card import sha256_file
@@ -103,48 +102,6 @@ CSV_COLUMNS = [
     "seconds", "content_hash",
 ]
 PATIENT_COLUMNS = ["patient_id", "patient_name", "study_uid"]
-
-
-def write_csv(
-    results: Iterable[ScanResult], path: str | Path, include_patient: bool = False, reviews: Any = None
-) -> int:
-    """Write UTF-8 CSV (with BOM, so Excel detects the encoding) and return the number of rows.
-    Atomic, owner-only, formula-safe, any file name (see :mod:`.export`). The review state
-    (``reviews``: core.review's latest review per film) is in the last columns."""
-    from .export import write_csv_rows
-    from .review import CSV_COLUMNS as REVIEW_COLUMNS
-    from .review import csv_cells, review_key
-
-    reviews = reviews or {}
-    columns = CSV_COLUMNS + (PATIENT_COLUMNS if include_patient else [])
-
-    def rows() -> Iterable[dict[str, Any]]:
-        for r in results:
-            d = r.to_dict()
-            d.update(zip(REVIEW_COLUMNS, csv_cells(reviews.get(review_key(r))), strict=True))
-            yield d
-
-    return write_csv_rows(rows(), columns + REVIEW_COLUMNS, path)
-
-
-def write_json(
-    results: Iterable[ScanResult], path: str | Path, include_patient: bool = False, reviews: Any = None
-) -> int:
-    from .export import write_json_rows
-    from .review import review_key
-
-    reviews = reviews or {}
-    rows = []
-    for r in results:
-        d = r.to_dict()
-        d.pop("heatmap", None)  # kept in the local store for the viewer and the report
-        if not include_patient:
-            for c in PATIENT_COLUMNS:
-                d.pop(c, None)
-        review = reviews.get(review_key(r))
-        d["review"] = review.to_dict() if review is not None else None
-        rows.append(d)
-    return write_json_rows(rows, path)
 
 
 def summarise(results: Iterable[ScanResult]) -> dict[str, int]:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ..core.results import ScanResult, write_csv
+from ..core.resultfiles import write_csv
+from ..core.results import ScanResult
 from ..report import default_report_dir
 from .dialogs import ExportDialog
 from .service import ReportRequest

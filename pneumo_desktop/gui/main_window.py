@@ -31,7 +31,7 @@ from .review import ReviewController
 from .scan_controller import ScanController
 from .service import ModelService
 from .settings import Settings
-from .site_dialog import SiteController
+from .site_dialog import SiteController, SiteDialog
 from .status import ModelStatus
 from .table import NAME, RESULT_ROLE
 from .window_ui import WindowUi
@@ -76,7 +76,7 @@ class MainWindow(WindowUi):
         self._device_before_reload: str | None = None
         self.closing = False
 
-        self.site = SiteController(self)  # the site profile and the threshold in force
+        self.site = SiteController(self, SiteDialog)  # the site profile and the threshold in force
         self.site.changed.connect(self.session.set_in_force)
         actions = build_actions(self)
         self.dicom = DicomNetwork(self)  # receiving films / sending results: off unless switched on

@@ -5,6 +5,7 @@ PDF report (split out of ``gui.site_dialog``, #18)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .main_window import MainWindow
     from .site_dialog import SiteDialog
 
+    DialogFactory = Callable[["SiteController", MainWindow], SiteDialog]
+
 # ---------------------------------------------------------------------------------------------
 # The window's side
 
@@ -40,9 +43,12 @@ class SiteController(QObject):
 
     changed = Signal(object)  # ThresholdInForce
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: MainWindow, dialog_factory: DialogFactory) -> None:
+        """``dialog_factory`` builds the dialog (``gui.site_dialog.SiteDialog``, which imports this
+        module: passing it in keeps the two modules free of an import cycle)."""
         super().__init__(window)
         self.window = window
+        self._dialog_factory = dialog_factory
         self.profiles = ProfileStore()
         self.active: SiteProfile | None = self.profiles.active()
         self.in_force: ThresholdInForce | None = None
@@ -103,10 +109,8 @@ class SiteController(QObject):
             self.window.statusBar().showMessage(f"Threshold in force: {in_force.describe()}", 10000)
 
     def open_dialog(self) -> SiteDialog:
-        from .site_dialog import SiteDialog  # the dialog module imports this one
-
         if self.dialog is None:
-            self.dialog = SiteDialog(self, self.window)
+            self.dialog = self._dialog_factory(self, self.window)
             self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self.dialog.destroyed.connect(self._forget_dialog)
         self.dialog.open()

@@ -24,7 +24,8 @@ from ..core import wording
 from ..core.errors import ModelError
 from ..core.logsetup import configure_console
 from ..core.model import DEVICES
-from ..core.results import ScanResult, write_csv, write_json
+from ..core.resultfiles import write_csv, write_json
+from ..core.results import ScanResult
 
 log = logging.getLogger(__name__)
 

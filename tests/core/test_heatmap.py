@@ -8,7 +8,8 @@ from pneumo_desktop.core.explain import gradcam
 from pneumo_desktop.core.io import load_xray
 from pneumo_desktop.core.model import Predictor
 from pneumo_desktop.core.preprocess import preprocess, preprocess_batch
-from pneumo_desktop.core.results import ScanResult, write_json
+from pneumo_desktop.core.resultfiles import write_json
+from pneumo_desktop.core.results import ScanResult
 from pneumo_desktop.core.scan import Scanner
 from pneumo_desktop.core.store import ResultsStore
 

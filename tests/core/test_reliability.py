@@ -125,7 +125,8 @@ formula_text = st.one_of(
 @hyp.settings(max_examples=200, deadline=None)
 @hyp.given(values=st.fixed_dictionaries({c: formula_text for c in TEXT_COLUMNS}))
 def test_no_csv_cell_is_a_formula(values, tmp_path_factory):
-    from pneumo_desktop.core.results import REJECTED, ScanResult, write_csv
+    from pneumo_desktop.core.resultfiles import write_csv
+    from pneumo_desktop.core.results import REJECTED, ScanResult
 
     out = tmp_path_factory.mktemp("csv") / "r.csv"
     r = ScanResult(status=REJECTED, probability=0.25, label="Needs review", ood_score=1.5, width=3, **values)
@@ -155,7 +156,8 @@ def test_dicom_values_do_not_reach_the_csv_as_formulas(tags, dicom_dir, tmp_path
     import pydicom
 
     from pneumo_desktop.core.io import load_xray
-    from pneumo_desktop.core.results import OK, ScanResult, write_csv
+    from pneumo_desktop.core.resultfiles import write_csv
+    from pneumo_desktop.core.results import OK, ScanResult
 
     folder = tmp_path_factory.mktemp("dcm")
     ds = pydicom.dcmread(dicom_dir / "dx_chest_mono2_8bit_implicit_le.dcm")
@@ -480,7 +482,8 @@ def test_a_missing_export_folder_is_a_usage_error_before_the_scan(tmp_path):
 
 def test_enospc_while_exporting_keeps_the_old_file_and_says_so(tiny_disk, tmp_path):
     from pneumo_desktop.core.errors import ExportError
-    from pneumo_desktop.core.results import OK, ScanResult, write_csv, write_json
+    from pneumo_desktop.core.resultfiles import write_csv, write_json
+    from pneumo_desktop.core.results import OK, ScanResult
 
     target = tiny_disk / "o.json"
     write_json([], target)
@@ -854,7 +857,8 @@ def test_exports_to_a_link_or_a_pipe(tmp_path):
     target is replaced and the link stays."""
     import threading
 
-    from pneumo_desktop.core.results import OK, ScanResult, write_csv
+    from pneumo_desktop.core.resultfiles import write_csv
+    from pneumo_desktop.core.results import OK, ScanResult
 
     rows = [ScanResult(path="/x/a.png", status=OK, probability=0.5, label="Pneumonia", message="")]
     real = tmp_path / "real.csv"

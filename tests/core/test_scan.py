@@ -13,7 +13,8 @@ from PIL import Image
 
 from pneumo_desktop.core import scan as scan_module
 from pneumo_desktop.core.model import Predictor
-from pneumo_desktop.core.results import ERROR, OK, REJECTED, write_csv
+from pneumo_desktop.core.resultfiles import write_csv
+from pneumo_desktop.core.results import ERROR, OK, REJECTED
 from pneumo_desktop.core.scan import FolderWatcher, ScanBatch, Scanner, ScanOutcome, ScanStarted, drive
 from pneumo_desktop.core.store import ResultsStore
 

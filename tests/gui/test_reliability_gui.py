@@ -27,7 +27,7 @@ def test_a_name_that_is_not_utf8_shows_a_replacement_character(qtbot, make_windo
 
 def test_the_apps_csv_in_a_watched_folder_is_not_scanned(qtbot, make_window, tmp_path) -> None:
     from pneumo_desktop.core.outputs import OutputFilter
-    from pneumo_desktop.core.results import write_csv
+    from pneumo_desktop.core.resultfiles import write_csv
 
     folder = tmp_path / "watched"
     write_images(folder, 2)

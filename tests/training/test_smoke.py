@@ -45,3 +45,10 @@ def test_train_export_evaluate_predict(chest_dir, tmp_path):
     assert main(["train", "--data", str(chest_dir), "--out", str(run), "--size", "32", "--epochs", "2",
                  "--limit-per-class", "16", "--batch-size", "8", "--resume"]) == 0
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3
+
+    # soup with several alphas picks one on the run's selection set (tune), never on val.
+    out = tmp_path / "soup"
+    assert main(["soup", "--run", str(run), "--start", str(run / "last.keras"), "--alpha", "0,1",
+                 "--out", str(out)]) == 0
+    assert (out / "best.keras").exists()
+    assert json.loads((out / "config.json").read_text())["soup"]["alpha"] in (0.0, 1.0)
