@@ -120,15 +120,15 @@ def test_heatmap_overlay_from_the_model_thread(qtbot, window, images, monkeypatc
         assert window.viewer.heatmap_box.isHidden() and window.viewer.opacity_slider.isHidden()
         pytest.skip("this model gives no class activation map")
     colouring_threads: list[threading.Thread] = []
-    from pneumo_desktop.gui import imageview
+    from pneumo_desktop.gui import qimages
 
-    real_rgba = imageview.heatmap_rgba
+    real_rgba = qimages.heatmap_rgba
 
     def spy(heat):  # the real colouring, noting which thread runs it
         colouring_threads.append(threading.current_thread())
         return real_rgba(heat)
 
-    monkeypatch.setattr(imageview, "heatmap_rgba", spy)
+    monkeypatch.setattr(qimages, "heatmap_rgba", spy)
     scan_and_select(qtbot, window, images, images[1].name)
     viewer = window.viewer
     row = viewer.current
