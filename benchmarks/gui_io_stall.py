@@ -68,7 +68,8 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    from pneumo_desktop.core.results import OK, ScanResult, label_for, write_csv
+    from pneumo_desktop.core.resultfiles import write_csv
+    from pneumo_desktop.core.results import OK, ScanResult, label_for
     from pneumo_desktop.core.store import ResultsStore
     from pneumo_desktop.gui.jobs import Executor
     from pneumo_desktop.gui.viewer import Heatmap, heatmap_qimage
