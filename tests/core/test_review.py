@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pneumo_desktop.core.resultfiles import write_csv, write_json
 from pneumo_desktop.core.results import (
     CSV_COLUMNS,
     ERROR,
@@ -16,8 +17,6 @@ from pneumo_desktop.core.results import (
     PNEUMONIA,
     UNREADABLE,
     ScanResult,
-    write_csv,
-    write_json,
 )
 from pneumo_desktop.core.review import (
     CSV_COLUMNS as REVIEW_COLUMNS,

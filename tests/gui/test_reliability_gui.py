@@ -31,7 +31,7 @@ def test_the_apps_csv_in_a_watched_folder_is_not_scanned(qtbot, make_window, tmp
 
     folder = tmp_path / "watched"
     write_images(folder, 2)
-    write_csv([], folder / "export.csv")  # as the app's Export CSV does (core.results.write_csv)
+    write_csv([], folder / "export.csv")  # as the app's Export CSV does (core.resultfiles.write_csv)
     window = make_window()
     with qtbot.waitSignal(window.scan_finished, timeout=SCAN_TIMEOUT_MS):
         window.open_paths([str(folder)])
