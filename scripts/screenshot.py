@@ -136,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         wait(window.viewer.image_loaded)
     if info.heatmaps:
         window.viewer.heatmap_box.setChecked(True)
-        wait(window.service.heatmap_ready)
+        # The scan stored each row's heatmap: the viewer colours it itself (no model call), so
+        # wait for the viewer to have it rather than for the model service.
+        for _ in range(600):
+            if window.viewer.heatmap is not None:
+                break
+            settle(50)
     settle(300)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(args.out))

@@ -238,6 +238,11 @@ class ViewerPanel(QWidget):
     def xray(self) -> XRay | None:
         return self._xray
 
+    @property
+    def heatmap(self) -> Heatmap | None:
+        """The heatmap of the image shown (stored by the scan or computed), once it has arrived."""
+        return self._heat
+
     def set_review_panel(self, panel: QWidget) -> None:
         """The review controls (gui.review) go below the details."""
         self._layout.addWidget(panel)
