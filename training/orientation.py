@@ -1,6 +1,6 @@
 """Train the gate's small presentation network: orientation, polarity and field of view.
 
-``python -m training.orientation --data /work/shared/data/chest_xray_224sq --out resources/model``
+``python -m training.orientation --data ../shared/data/chest_xray_224sq --out resources/model``
 
 Labelled examples are made from the TRAIN films (rotated, flipped, inverted, cropped at random,
 every epoch new ones); thresholds are chosen on a tune split of train (whole patients); the
