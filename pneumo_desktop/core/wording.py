@@ -237,6 +237,19 @@ def cli_line(name: str, label: str, probability: float | None, judged: bool, rea
     return f"{name}  {label}" + (f"  {detail}" if detail else "")
 
 
+def format_eta(seconds: float | None) -> str:
+    """Time left in words, for a progress line ("" when unknown)."""
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return "almost done"
+    if seconds < 90:
+        return f"about {seconds:.0f} s left"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
 def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 

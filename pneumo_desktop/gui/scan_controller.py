@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QStyle
 
+from ..core import wording
 from ..core.results import ScanResult
 from ..core.scan import ScanBatch, ScanProgress, ScanStarted
 from .service import ScanEnd
@@ -22,18 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UI_REFRESH_MS = 150  # new rows and progress reach the screen at most this often
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return "almost done"
-    if seconds < 90:
-        return f"about {seconds:.0f} s left"
-    if seconds < 5400:
-        return f"about {seconds / 60:.0f} min left"
-    return f"about {seconds / 3600:.1f} h left"
 
 
 class ScanController(QObject):
@@ -134,7 +123,7 @@ class ScanController(QObject):
             w.progress_bar.setRange(0, max(progress.total, 1))
             w.progress_bar.setValue(progress.done)
             if w.cancel_button.isEnabled():
-                eta = format_eta(progress.eta)
+                eta = wording.format_eta(progress.eta)
                 w.progress_label.setText(f"{progress.done} of {progress.total}" + (f" · {eta}" if eta else ""))
         if first and rows and not w.table.currentIndex().isValid():
             w.select_row(0)

@@ -153,24 +153,16 @@ def _build_sr(result: ScanResult, source: Any, series_uid: str | None) -> Any:
         items.append(CodeContentItem(finding, _code("17621005", "SCT", "Normal"), relationship_type=contains))
     else:
         items.append(TextContentItem(finding, result.label, relationship_type=contains))
-    if result.probability is not None:
-        items.append(
-            NumContentItem(
-                _code("P-PNEUMONIA", SCHEME, "Probability of pneumonia"),
-                round(float(result.probability), 4),
-                unit,
-                relationship_type=contains,
+    for value, code, meaning in (
+        (result.probability, "P-PNEUMONIA", "Probability of pneumonia"),
+        (result.threshold, "THRESHOLD", "Decision threshold"),
+    ):
+        if value is not None:
+            items.append(
+                NumContentItem(
+                    _code(code, SCHEME, meaning), round(float(value), 4), unit, relationship_type=contains
+                )
             )
-        )
-    if result.threshold is not None:
-        items.append(
-            NumContentItem(
-                _code("THRESHOLD", SCHEME, "Decision threshold"),
-                round(float(result.threshold), 4),
-                unit,
-                relationship_type=contains,
-            )
-        )
     items.append(
         TextContentItem(_code("111001", "DCM", "Algorithm Name"), model_name, relationship_type=contains)
     )
