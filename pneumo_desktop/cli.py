@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .cli_common import ProgressBar, open_predictor, open_store
+from .cli_common import LOADER_THREADS, ProgressBar, open_decoders, open_predictor, open_store
 from .core import errors, wording
 from .core.errors import ExportError, StoreError
 from .core.logsetup import configure_console
@@ -151,9 +151,10 @@ def _main(argv: list[str]) -> int:
     store = open_store(args, "pneumo-scan", keep_patient_data=args.include_patient, retention_days=args.retention_days)
     if isinstance(store, int):
         return store
+    decoders = open_decoders(LOADER_THREADS)  # a decoder crash ends a child, not the batch
     scanner = Scanner(
         predictor, store=store, threshold=in_force.value, batch_size=args.batch_size,
-        use_cache=not args.no_cache,
+        use_cache=not args.no_cache, loader_threads=LOADER_THREADS, decoder=decoders,
     )
     scanner.outputs = [str(p) for p in (args.csv, args.json) if p is not None]
     results: list[ScanResult] = []
@@ -199,6 +200,8 @@ def _main(argv: list[str]) -> int:
               "Run again with -v for details, and please report it.", file=sys.stderr)
         code = errors.EXIT_INTERNAL
     finally:
+        if decoders is not None:
+            decoders.close()  # after the files being decoded: a stopped scan's last ones finish
         reviews = _latest_reviews(store)
         store.close()
     if code in (errors.EXIT_SIGINT, errors.EXIT_SIGTERM) or cancel.signum is not None:

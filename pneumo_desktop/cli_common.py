@@ -1,14 +1,21 @@
 """What the command lines (``pneumo-scan`` and ``pneumo-scan calibrate``) share: the terminal
-progress bar, and opening the model and the results store with a one-line message and an exit code
-instead of a traceback. Both ``cli`` and ``site_cli`` import it; neither imports the other back."""
+progress bar, opening the model and the results store with a one-line message and an exit code
+instead of a traceback, and the decoder processes. ``cli``, ``site_cli`` and ``net.cli_receive``
+import it; none of them imports the others back."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from .core import errors
 from .core.errors import ModelError, StoreError
+
+log = logging.getLogger(__name__)
+
+#: Loader threads, and as many decoder processes, of a command-line scan.
+LOADER_THREADS = 2
 
 
 class ProgressBar:
@@ -64,3 +71,16 @@ def open_store(
         print(f"{prog}: {exc}", file=sys.stderr)
         return errors.EXIT_STORE
     return store
+
+
+def open_decoders(size: int):  # core.decoding.DecoderPool, or None
+    """Decoder processes for a command-line scan, as the app has: a native decoder that crashes on
+    a damaged file ends a child, the file gets a ``decoder_crash`` row and the batch goes on. None
+    when they cannot start (the files are then decoded in this process). Close it when done."""
+    from .core.decoding import DecoderPool
+
+    try:
+        return DecoderPool(size)
+    except Exception:  # no processes on this machine (limits, a broken frozen bundle): decode here
+        log.warning("decoder processes could not start; decoding in this process", exc_info=True)
+        return None

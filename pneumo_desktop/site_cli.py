@@ -98,7 +98,7 @@ def calibrate_main(argv: list[str]) -> int:
         print(f"pneumo-scan calibrate: {exc}", file=sys.stderr)
         return 2
 
-    from .cli_common import ProgressBar, open_predictor, open_store
+    from .cli_common import LOADER_THREADS, ProgressBar, open_decoders, open_predictor, open_store
     from .core.scan import Scanner
 
     predictor = open_predictor(args, "pneumo-scan calibrate")
@@ -107,7 +107,11 @@ def calibrate_main(argv: list[str]) -> int:
     store = open_store(args, "pneumo-scan calibrate")
     if isinstance(store, int):
         return store
-    scanner = Scanner(predictor, store=store, batch_size=args.batch_size, use_cache=not args.no_cache)
+    decoders = open_decoders(LOADER_THREADS)  # a decoder crash ends a child, not the calibration
+    scanner = Scanner(
+        predictor, store=store, batch_size=args.batch_size, use_cache=not args.no_cache,
+        loader_threads=LOADER_THREADS, decoder=decoders,
+    )
     bar = ProgressBar(not args.quiet)
     try:
         results = scan_films(scanner, films, threading.Event(), lambda d, t: bar.update(d, t, None))
@@ -116,6 +120,8 @@ def calibrate_main(argv: list[str]) -> int:
         print("pneumo-scan calibrate: interrupted; nothing saved.", file=sys.stderr)
         return 130
     finally:
+        if decoders is not None:
+            decoders.close()
         store.close()
     bar.close()
     try:

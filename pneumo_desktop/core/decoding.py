@@ -7,7 +7,10 @@ the quality rules, preprocess it, and keep the metadata without the full-size pi
 they start in well under a second). Image decoders are native code (libjpeg, OpenJPEG, GDCM...): a
 hostile or damaged file can crash one. In a child the crash ends only that process: the file gets
 an error row (code ``decoder_crash``) that says so, a new child is started, and the scan goes on.
-The app's scans use a pool; ``pneumo-scan`` decodes in its own threads.
+The app's scans and ``pneumo-scan`` (scan, calibrate, receive) use a pool. Closing a pool waits
+for the files being decoded (a stopped scan's last ones), so a Ctrl+C or SIGTERM never turns them
+into crash rows; the children ignore SIGINT (a terminal's Ctrl+C reaches the whole process group)
+and leave when their parent closes the pipe or exits.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import signal
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -34,7 +40,10 @@ CRASH_MESSAGE = (
     "The image decoder crashed on this file (damaged or unusual data), so it was not judged. "
     "The scan went on with the other files."
 )
+CLOSED_MESSAGE = "The scan stopped before this file was read."
 DECODE_TIMEOUT_S = 300.0
+#: How long closing a pool waits for the files being decoded before it ends their processes.
+CLOSE_WAIT_S = 20.0
 #: Fault injection for the tests: a child decoding a path that contains this text aborts.
 _CRASH_TEST_ENV = "PNEUMO_DECODER_CRASH_TEST"
 
@@ -70,6 +79,7 @@ class _Decoder:
         self._ctx = mp.get_context("spawn")
         self._proc: Any = None
         self._conn: Any = None
+        self.closing = False  # set by the pool: a child that ends now was ended on purpose
 
     def start(self) -> None:
         parent, child = self._ctx.Pipe(duplex=True)
@@ -91,6 +101,8 @@ class _Decoder:
             kind, payload = self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = self._kill()
+            if self.closing:
+                raise XRayLoadError(CLOSED_MESSAGE, code="cancelled") from None
             log.warning("the decoder process ended (exit code %s) on %s; starting another", code, path)
             raise XRayLoadError(CRASH_MESSAGE, code=CRASH_CODE) from None
         if kind == "ok":
@@ -113,7 +125,16 @@ class _Decoder:
             proc.join(5)
         return proc.exitcode
 
+    def end(self) -> None:
+        """From another thread, for a decoder still busy when its pool closes: end the child (the
+        thread waiting on it then gets a ``cancelled`` error, not a crash row)."""
+        self.closing = True
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.kill()
+
     def close(self) -> None:
+        self.closing = True
         if self._conn is not None:
             try:
                 self._conn.send(None)
@@ -124,29 +145,59 @@ class _Decoder:
 
 
 class DecoderPool:
-    """``size`` decoder processes shared by the scanner's loader threads (thread-safe)."""
+    """``size`` decoder processes shared by the scanner's loader threads (thread-safe). A context
+    manager: leaving it closes the pool."""
 
     def __init__(self, size: int = 1) -> None:
         self._free: queue.SimpleQueue[_Decoder] = queue.SimpleQueue()
         self._all = [_Decoder() for _ in range(max(1, int(size)))]
+        self._closed = threading.Event()
         for d in self._all:
-            d.start()  # started now: the first scan does not wait for them
+            d.start()  # started now (in the background): the first file does not wait for them
             self._free.put(d)
 
     def decode(self, path: str, spec: PreprocessSpec, gate: quality.GatePrep | None = None) -> Decoded:
+        if self._closed.is_set():
+            raise XRayLoadError(CLOSED_MESSAGE, code="cancelled")
         decoder = self._free.get()
         try:
+            if self._closed.is_set():
+                raise XRayLoadError(CLOSED_MESSAGE, code="cancelled")
             return decoder.decode(path, spec, gate)
         finally:
             self._free.put(decoder)
 
-    def close(self) -> None:
+    def close(self, wait: float = CLOSE_WAIT_S) -> None:
+        """No new decodes; the ones under way finish (up to ``wait`` seconds, then their processes
+        are ended), and every child leaves. Safe to call twice."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        deadline = time.monotonic() + max(0.0, wait)
+        idle: list[_Decoder] = []
+        while len(idle) < len(self._all):
+            try:
+                idle.append(self._free.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
         for d in self._all:
-            d.close()
+            if d in idle:
+                d.close()
+            else:  # still decoding after the wait: a hung or very slow file
+                d.end()
+
+    def __enter__(self) -> DecoderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _serve(conn: Any) -> None:  # a multiprocessing Connection
     """The child: decode paths until the parent closes the pipe or sends None."""
+    # Ctrl+C in a terminal reaches the whole process group: the parent decides what stops, and a
+    # file being decoded finishes (the pool's close waits for it).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _lower_priority()
     crash_on = os.environ.get(_CRASH_TEST_ENV, "")
     while True:

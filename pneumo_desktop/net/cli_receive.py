@@ -146,16 +146,21 @@ def main(argv: list[str]) -> int:
         print(f"pneumo-scan receive: {exc}", file=sys.stderr)
         return 2
 
+    from ..cli_common import LOADER_THREADS, open_decoders
     from ..core.model import Predictor
     from ..core.scan import Scanner
     from ..core.store import ResultsStore
     from .results_out import export_for_cli
 
     store = ResultsStore(args.store) if args.store else ResultsStore()
+    decoders = open_decoders(LOADER_THREADS)  # a decoder crash on a received film ends a child only
 
     def make_scanner() -> Scanner:  # in the worker thread, which then owns the model
         predictor = Predictor(args.model_dir, device=args.device, precision=args.precision)
-        return Scanner(predictor, store=store, threshold=args.threshold, batch_size=args.batch_size)
+        return Scanner(
+            predictor, store=store, threshold=args.threshold, batch_size=args.batch_size,
+            loader_threads=LOADER_THREADS, decoder=decoders,
+        )
 
     results: list[ScanResult] = []
 
@@ -175,11 +180,11 @@ def main(argv: list[str]) -> int:
             pass
     except KeyboardInterrupt:
         print("pneumo-scan receive: interrupted while loading the model.", file=sys.stderr)
-        store.close()
+        _close(decoders, store)
         return 130
     if worker.error is not None:
         print(f"pneumo-scan: {worker.error}", file=sys.stderr)
-        store.close()
+        _close(decoders, store)
         return 3
     receiver = StorageReceiver(config, on_received=worker.incoming.put)
     stop = threading.Event()
@@ -212,7 +217,7 @@ def main(argv: list[str]) -> int:
             signal.signal(sig, handler)
         if worker.scan_id is not None:
             store.end_scan(worker.scan_id, "finished")
-        store.close()
+        _close(decoders, store)
     _export(args, results)
     s = receiver.stats
     print(
@@ -221,6 +226,12 @@ def main(argv: list[str]) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _close(decoders, store) -> None:  # core.decoding.DecoderPool or None, core.store.ResultsStore
+    if decoders is not None:
+        decoders.close()
+    store.close()
 
 
 def _export(args: argparse.Namespace, results: list[ScanResult]) -> None:

@@ -58,3 +58,75 @@ def test_a_crashing_decoder_fails_one_file_and_the_scan_goes_on(tmp_path, tiny_m
     assert bad.status == "error" and bad.reason_code == CRASH_CODE and "crashed" in bad.message
     assert not bad.cacheable  # tried again next time
     assert all(rows[n].status == "ok" and rows[n].heatmap for n in ("a.png", "b.png", "c.png"))
+
+
+def _slow_film(folder, side=5000):
+    """A film whose decoding takes a noticeable time (a large noisy PNG)."""
+    rng = np.random.default_rng(0)
+    path = folder / "large.png"
+    Image.fromarray(rng.integers(0, 255, (side, side), dtype=np.uint8), mode="L").save(path, compress_level=1)
+    return path
+
+
+def test_closing_waits_for_the_file_being_decoded(tmp_path, tiny_model_dir):
+    import threading
+    import time
+
+    spec = Predictor(tiny_model_dir, device="cpu", precision="float32").spec
+    path = _slow_film(tmp_path)
+    pool = DecoderPool(1)
+    pool.decode(str(path), spec)  # the child is up
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(_outcome(pool, path, spec)))
+    worker.start()
+    time.sleep(0.05)  # the decode is under way
+    pool.close()
+    worker.join(30)
+    assert got and not isinstance(got[0], Exception), got  # it finished: no crash row for it
+    with pytest.raises(XRayLoadError) as err:
+        pool.decode(str(path), spec)  # closed: no new work, and no process is started again
+    assert err.value.code == "cancelled"
+    pool.close()  # twice is fine
+
+
+def test_a_decode_still_running_after_the_wait_is_cancelled_not_a_crash(tmp_path, tiny_model_dir, caplog):
+    import threading
+    import time
+
+    spec = Predictor(tiny_model_dir, device="cpu", precision="float32").spec
+    path = _slow_film(tmp_path, side=9000)
+    pool = DecoderPool(1)
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(_outcome(pool, path, spec)))
+    worker.start()
+    time.sleep(0.3)
+    pool.close(wait=0)
+    worker.join(30)
+    if not isinstance(got[0], Exception):
+        pytest.skip("the file decoded before the pool closed (a very fast machine)")
+    assert isinstance(got[0], XRayLoadError) and got[0].code == "cancelled", got
+    assert "decoder process ended" not in caplog.text  # ended on purpose: no crash warning
+
+
+def test_decoder_children_ignore_ctrl_c(tmp_path, tiny_model_dir):
+    import os
+    import signal
+    import sys
+
+    if sys.platform == "win32":
+        pytest.skip("POSIX signals")
+    spec = Predictor(tiny_model_dir, device="cpu", precision="float32").spec
+    (path,) = _films(tmp_path, ["a.png"])
+    with DecoderPool(1) as pool:
+        pool.decode(str(path), spec)  # the child is serving (its handler is installed)
+        (decoder,) = pool._all
+        os.kill(decoder._proc.pid, signal.SIGINT)  # what a terminal's Ctrl+C sends the process group
+        xray, _, _, _ = pool.decode(str(path), spec)
+        assert xray.width == 128 and decoder._proc is not None and decoder._proc.is_alive()
+
+
+def _outcome(pool, path, spec):
+    try:
+        return pool.decode(str(path), spec)
+    except Exception as exc:
+        return exc

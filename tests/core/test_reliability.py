@@ -749,6 +749,28 @@ def test_ctrl_c_in_watch_prints_the_summary_and_no_backend_chatter(tiny_model_di
     assert "absl" not in err and "oneDNN" not in err and "I0000" not in err, err
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="abort() in the child pops up a dialog there")
+def test_a_decoder_crash_is_one_row_and_the_cli_batch_goes_on(tiny_model_dir, tmp_path):
+    """A native decoder that aborts on a damaged file (GDCM does, on some broken JPEG streams) ends a
+    decoder process, not ``pneumo-scan``: that file gets a ``decoder_crash`` row, the rest are scanned."""
+    d = tmp_path / "d"
+    d.mkdir()
+    for i, name in enumerate(["a.png", "hostile.png", "b.png", "c.png", "d.png"]):
+        _png(d / name, i)
+    out = tmp_path / "o.csv"
+    env = {**scan_env(tmp_path), "PNEUMO_DECODER_CRASH_TEST": "hostile"}  # the child aborts on that path
+    proc = subprocess.run(
+        [*scan_cmd(), str(d), "--csv", str(out), "--batch-size", "2", "--model-dir", str(tiny_model_dir), "-q"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    rows = {Path(r["path"]).name: r for r in read_csv(out)}
+    assert set(rows) == {"a.png", "hostile.png", "b.png", "c.png", "d.png"}
+    assert rows["hostile.png"]["status"] == "error" and rows["hostile.png"]["reason_code"] == "decoder_crash"
+    assert all(rows[n]["status"] != "error" for n in ("a.png", "b.png", "c.png", "d.png")), rows
+
+
 # -- 7. privacy at rest -----------------------------------------------------------------------------
 def _dicom_with_patient(dicom_dir: Path, folder: Path) -> Path:
     import pydicom
