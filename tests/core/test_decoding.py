@@ -94,7 +94,7 @@ def test_a_decode_still_running_after_the_wait_is_cancelled_not_a_crash(tmp_path
     import time
 
     spec = Predictor(tiny_model_dir, device="cpu", precision="float32").spec
-    path = _slow_film(tmp_path, side=9000)
+    path = _slow_film(tmp_path, side=7000)  # under the loader's 60 MP limit
     pool = DecoderPool(1)
     got: list[object] = []
     worker = threading.Thread(target=lambda: got.append(_outcome(pool, path, spec)))
@@ -130,3 +130,51 @@ def _outcome(pool, path, spec):
         return pool.decode(str(path), spec)
     except Exception as exc:
         return exc
+
+
+def test_when_the_processes_cannot_start_files_are_decoded_here(tmp_path):
+    """``python -`` (a script on a pipe): a spawned child cannot import the parent's main script
+    again and dies before serving. Every file must still get its real row, not a crash row."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (path,) = _films(tmp_path, ["a.png"])
+    script = f"""
+import logging
+from pneumo_desktop.core.decoding import DecoderPool
+from pneumo_desktop.core.preprocess import PreprocessSpec
+logging.basicConfig(level=logging.WARNING)
+with DecoderPool(1) as pool:
+    for _ in range(2):
+        xray, _, inputs, _ = pool.decode({str(path)!r}, PreprocessSpec(size=64))
+        print("decoded", xray.width, inputs.shape)
+"""
+    repo = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": repo},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("decoded 128") == 2, proc.stdout + proc.stderr[-3000:]
+    assert "cannot start" in proc.stderr and "decoding in this process" in proc.stderr
+
+
+def test_decoder_children_use_one_blas_thread_and_the_parent_keeps_its_environment(monkeypatch, tmp_path):
+    import os
+    import sys
+
+    from pneumo_desktop.core.preprocess import PreprocessSpec
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
+    (path,) = _films(tmp_path, ["a.png"])
+    with DecoderPool(1) as pool:
+        pool.decode(str(path), PreprocessSpec(size=64))  # the child runs (its exec is done)
+        (decoder,) = pool._all
+        with open(f"/proc/{decoder._proc.pid}/environ", "rb") as fh:
+            child = dict(v.split(b"=", 1) for v in fh.read().split(b"\0") if b"=" in v)
+    assert child[b"OPENBLAS_NUM_THREADS"] == b"1" and child[b"OMP_NUM_THREADS"] == b"3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
