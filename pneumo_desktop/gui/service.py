@@ -262,7 +262,8 @@ class ModelWorker:
         """Last call in the model lane: end the model process and the decoders."""
         self._close_predictor(wait=False)  # the window is closing: told to quit, it needs no waiting for
         if self._decoders is not None:
-            self._decoders.close()
+            # A stopped scan's last files are not kept: wait a moment for them, not for a hung decoder.
+            self._decoders.close(wait=1.0)
             self._decoders = None
 
 
