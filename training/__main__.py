@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="no predictions: score this stress_predictions.npz with --model's temperature and threshold")
     s.add_argument("--compare", nargs="+", metavar="NAME=STRESS_JSON", default=None,
                    help="no predictions: one markdown table of several stress.json files")
+    s.add_argument("--paired", nargs=2, metavar="NAME=NPZ", default=None,
+                   help="no predictions: AUC of the second model minus the first on the same films "
+                   "(two stress_predictions.npz), with a paired bootstrap interval that resamples films")
+    s.add_argument("--bootstrap", type=int, default=2000, help="replicates for --paired")
     s.add_argument("--shape-auc", action="store_true",
                    help="no predictions: AUC of the film's width/height alone, on --aspect-data train and val")
     s.add_argument("--write-card", action="store_true", help="store the table in the model card (stress_validation)")
@@ -181,6 +185,18 @@ def main(argv: list[str] | None = None) -> int:
 
             pairs = [(c.split("=", 1)[0], json.loads(Path(c.split("=", 1)[1]).read_text())) for c in args.compare]
             md = compare_markdown(pairs)
+            print(md)
+            if args.out:
+                Path(args.out).write_text(md)
+            return 0
+        if args.paired:
+            from pathlib import Path
+
+            from .stress import paired_comparison, paired_markdown
+
+            (na, pa), (nb, pb) = (c.split("=", 1) for c in args.paired)
+            rows = paired_comparison(pa, pb, args.bootstrap, args.seed)
+            md = paired_markdown(na, nb, rows)
             print(md)
             if args.out:
                 Path(args.out).write_text(md)

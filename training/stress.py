@@ -665,6 +665,85 @@ def compare_markdown(reports: list[tuple[str, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The sets a paired comparison reports: (name, families pooled, "all" films or the aspect subset).
+PAIRED_SETS = (
+    ("clean", ("clean",), "all"),
+    ("stressed_pooled", tuple(ACQUISITION_FAMILIES), "all"),
+    ("fov_pooled", ("fov_0.8", "fov_1.25"), "all"),
+    ("aspect_kept_letterbox", ("aspect_kept_letterbox",), "aspect"),
+)
+
+
+def paired_auc_difference(
+    y: np.ndarray,
+    raw_a: dict[str, np.ndarray],
+    raw_b: dict[str, np.ndarray],
+    families: tuple[str, ...],
+    n: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """AUC of model B minus AUC of model A on the same films, with a paired percentile bootstrap.
+
+    Each replicate draws films (stratified by class, with replacement) and takes every pooled family
+    of a drawn film with it, so the copies of one film are never counted as independent. AUC is a
+    ranking measure: raw probabilities suffice (a temperature does not change it).
+    """
+    from .metrics import roc_auc
+
+    def auc(raw: dict[str, np.ndarray], idx: np.ndarray) -> float:
+        scores = np.concatenate([raw[f][idx] for f in families])
+        return float(roc_auc(np.tile(y[idx], len(families)), scores))
+
+    everything = np.arange(y.size)
+    a, b = auc(raw_a, everything), auc(raw_b, everything)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    rng = np.random.default_rng(seed)
+    deltas = np.empty(n)
+    for i in range(n):
+        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        deltas[i] = auc(raw_b, idx) - auc(raw_a, idx)
+    lo, hi = np.quantile(deltas, [0.025, 0.975])
+    return {
+        "n_films": int(y.size),
+        "auc_a": a,
+        "auc_b": b,
+        "delta": b - a,
+        "ci95": [float(lo), float(hi)],
+        "share_b_worse": float((deltas < 0).mean()),
+    }
+
+
+def paired_comparison(base: str | Path, other: str | Path, n: int = 2000, seed: int = 0) -> dict[str, dict]:
+    """:func:`paired_auc_difference` of two ``stress_predictions.npz`` files of the same split, for
+    each set of :data:`PAIRED_SETS` both files hold."""
+    za, zb = np.load(base), np.load(other)
+    if not np.array_equal(za["y"], zb["y"]):
+        raise ValueError(f"{base} and {other} are predictions of different films")
+    raw = [{k.removeprefix("raw_"): z[k] for k in z.files if k.startswith("raw_")} for z in (za, zb)]
+    out: dict[str, dict] = {}
+    for name, families, films in PAIRED_SETS:
+        if not all(f in raw[0] and f in raw[1] for f in families):
+            continue
+        y = za["y"] if films == "all" else za["y"][za["aspect_idx"]]
+        out[name] = paired_auc_difference(y, raw[0], raw[1], families, n, seed)
+    return out
+
+
+def paired_markdown(name_a: str, name_b: str, rows: dict[str, dict]) -> str:
+    lines = [
+        f"| set | films | {name_a} AUC | {name_b} AUC | difference | 95% interval (paired bootstrap) "
+        f"| replicates where {name_b} is worse |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for set_name, r in rows.items():
+        lo, hi = r["ci95"]
+        lines.append(
+            f"| `{set_name}` | {r['n_films']} | {r['auc_a']:.4f} | {r['auc_b']:.4f} | {r['delta']:+.4f} "
+            f"| {lo:+.4f} to {hi:+.4f} | {r['share_b_worse']:.0%} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def film_shape_auc(aspect_dir: str | Path, split: str) -> dict:
     """How well the film's width/height ratio alone separates the classes (files of
     ``aspect_dir/split``; image headers only): a shortcut the squash turns into anatomy width."""

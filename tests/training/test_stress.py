@@ -279,3 +279,29 @@ def test_calibration_copies_can_include_the_field_of_view_families():
     films = _films(3, 32)
     copies, src = S.stressed_copies(films, 14, seed=5, with_fov=True)
     assert len(copies) == 3 * 14 and sorted(set(src)) == [0, 1, 2]
+
+
+def test_paired_auc_difference_resamples_films_and_sees_a_better_model(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    y = np.array([0] * 60 + [1] * 60)
+    noise = rng.standard_normal(120)
+    weak = {"clean": 0.5 * y + noise, "blur": 0.5 * y + noise + 0.1 * rng.standard_normal(120)}
+    strong = {k: v + 1.5 * y for k, v in weak.items()}  # the same films, better separated
+    same = S.paired_auc_difference(y, weak, weak, ("clean", "blur"), n=200)
+    assert same["delta"] == 0 and same["ci95"] == [0.0, 0.0] and same["share_b_worse"] == 0
+    better = S.paired_auc_difference(y, weak, strong, ("clean", "blur"), n=200)
+    assert better["n_films"] == 120  # films, not the 240 predictions
+    assert better["delta"] > 0 and better["ci95"][0] > 0 and better["share_b_worse"] == 0
+    assert math.isclose(better["auc_b"] - better["auc_a"], better["delta"])
+    # The command: two stress_predictions.npz files of the same films.
+    for name, raw in (("a", weak), ("b", strong)):
+        np.savez(tmp_path / f"{name}.npz", y=y, later=np.zeros(120, bool), aspect_idx=np.zeros(0, int),
+                 **{f"raw_{k}": v for k, v in raw.items()})
+    from training.__main__ import main
+
+    assert main(["stress", "--paired", f"A={tmp_path / 'a.npz'}", f"B={tmp_path / 'b.npz'}", "--bootstrap", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "| `clean` | 120 |" in printed and "stressed_pooled" not in printed  # only the sets both hold
+    np.savez(tmp_path / "c.npz", y=1 - y, later=np.zeros(120, bool), aspect_idx=np.zeros(0, int), raw_clean=noise)
+    with pytest.raises(ValueError, match="different films"):
+        S.paired_comparison(tmp_path / "a.npz", tmp_path / "c.npz")
