@@ -20,8 +20,10 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -94,10 +96,14 @@ class _Decoder:
         self._conn: Any = None
         self.closing = False  # set by the pool: a child that ends now was ended on purpose
         self._ready = False  # the child said it is serving
+        self._stderr: _ChildOutput | None = None
 
     def start(self) -> None:
         parent, child = self._ctx.Pipe(duplex=True)
-        self._proc = self._ctx.Process(target=_serve, args=(child,), name="pneumo-decoder", daemon=True)
+        self._stderr = _ChildOutput()
+        self._proc = self._ctx.Process(
+            target=_serve, args=(child, self._stderr.path), name="pneumo-decoder", daemon=True
+        )
         with _child_environment(_CHILD_ENV):  # read by the child's numpy at its import
             self._proc.start()
         child.close()
@@ -131,11 +137,15 @@ class _Decoder:
                 )
             kind, payload = self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
+            if self._stderr is not None and not self.closing:
+                self._stderr.drain(logging.WARNING)  # what the decoder said as it died
             code = self._kill()
             if self.closing:
                 raise XRayLoadError(CLOSED_MESSAGE, code="cancelled") from None
             log.warning("the decoder process ended (exit code %s) on %s; starting another", code, path)
             raise XRayLoadError(CRASH_MESSAGE, code=CRASH_CODE) from None
+        if self._stderr is not None:
+            self._stderr.drain(logging.DEBUG)  # a native decoder's complaint about a damaged file
         if kind == "ok":
             return payload
         if kind == "load_error":
@@ -148,6 +158,7 @@ class _Decoder:
         self._proc = self._conn = None
         if conn is not None:
             conn.close()
+        self._forget_output(proc)
         if proc is None:
             return None
         proc.join(1)
@@ -179,6 +190,46 @@ class _Decoder:
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.join(max(0.0, deadline - time.monotonic()))
+        self._forget_output(proc)
+
+    def _forget_output(self, proc: Any) -> None:
+        out, self._stderr = self._stderr, None
+        if out is not None:
+            out.close(keep_open=proc is not None and proc.is_alive())
+
+
+class _ChildOutput:
+    """A decoder child's standard error (file descriptor 2): native decoders (libjpeg, OpenJPEG,
+    GDCM) print their complaints about damaged files there, which would land on the user's terminal
+    after the scan's summary. The child writes to this file; the parent logs what appears (DEBUG,
+    so ``-v`` shows it; WARNING when the child died). No file name or patient data is added."""
+
+    def __init__(self) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="pneumo-decoder-", suffix=".txt")
+        self._reader = os.fdopen(fd, "rb")
+        self._remove = weakref.finalize(self, _remove_file, self.path)  # at exit too, if never closed
+
+    def drain(self, level: int) -> None:
+        try:
+            text = self._reader.read()
+        except (OSError, ValueError):
+            return
+        for line in (text or b"").decode("utf-8", "replace").splitlines():
+            if line.strip():
+                log.log(level, "decoder: %s", line.strip())
+
+    def close(self, keep_open: bool = False) -> None:
+        self.drain(logging.DEBUG)
+        self._reader.close()
+        if not keep_open or os.name != "nt":  # POSIX: a file still open in the child can go
+            self._remove()
+
+
+def _remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class DecoderPool:
@@ -255,8 +306,15 @@ def _child_environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
 
 
-def _serve(conn: Any) -> None:  # a multiprocessing Connection
+def _serve(conn: Any, stderr_path: str | None = None) -> None:  # a multiprocessing Connection
     """The child: decode paths until the parent closes the pipe or sends None."""
+    if stderr_path:  # native decoders' messages go to the parent's log, not the terminal
+        try:
+            fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
+            os.dup2(fd, 2)
+            os.close(fd)
+        except OSError:
+            pass
     # Ctrl+C in a terminal reaches the whole process group: the parent decides what stops, and a
     # file being decoded finishes (the pool's close waits for it).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

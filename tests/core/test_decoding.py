@@ -178,3 +178,28 @@ def test_decoder_children_use_one_blas_thread_and_the_parent_keeps_its_environme
             child = dict(v.split(b"=", 1) for v in fh.read().split(b"\0") if b"=" in v)
     assert child[b"OPENBLAS_NUM_THREADS"] == b"1" and child[b"OMP_NUM_THREADS"] == b"3"
     assert "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+@pytest.mark.real_data
+def test_native_decoder_messages_go_to_the_log_not_the_terminal(dicom_dir, capfd, caplog, tmp_path):
+    """libjpeg prints "Unsupported JPEG data precision 12" on fd 2 for this file: from a decoder
+    process it must reach the log (DEBUG), not the user's terminal after the scan's summary."""
+    import glob
+    import logging
+    import tempfile
+
+    from pneumo_desktop.core.preprocess import PreprocessSpec
+
+    noisy = dicom_dir / "cr_hip_mono2_10bit_jpeg_extended_lossy.dcm"
+    if not noisy.exists():
+        pytest.skip(f"{noisy} missing")
+    before = set(glob.glob(f"{tempfile.gettempdir()}/pneumo-decoder-*"))
+    caplog.set_level(logging.DEBUG, logger="pneumo_desktop.core.decoding")
+    with DecoderPool(1) as pool:
+        try:
+            pool.decode(str(noisy), PreprocessSpec(size=64))
+        except XRayLoadError:
+            pass  # whatever the verdict, the native message is the point here
+    assert "JPEG data precision" not in capfd.readouterr().err
+    assert "decoder: Unsupported JPEG data precision 12" in caplog.text
+    assert set(glob.glob(f"{tempfile.gettempdir()}/pneumo-decoder-*")) <= before  # nothing left behind
