@@ -47,8 +47,14 @@ CLOSED_MESSAGE = "The scan stopped before this file was read."
 DECODE_TIMEOUT_S = 300.0
 #: How long a new decoder process may take to come up (imports on a slow disk included).
 START_TIMEOUT_S = 120.0
-#: How long closing a pool waits for the files being decoded before it ends their processes.
-CLOSE_WAIT_S = 20.0
+#: How long closing a pool waits for the files being decoded before it ends their processes (a
+#: stopped scan's last files: their rows are not kept, so this only lets them end cleanly).
+CLOSE_WAIT_S = 2.0
+#: A child ended by one of these was stopped from outside (a service manager's SIGTERM to the whole
+#: process group, a hang-up), not crashed by the file: its file is "cancelled", not "decoder_crash".
+_STOPPED_FROM_OUTSIDE = {-int(getattr(signal, n)) for n in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, n)}
+#: Consecutive failed starts after which a pool decodes in this process for good.
+START_FAILURES_BEFORE_FALLBACK = 2
 #: A decoder's numpy work is small (a 10-term surface fit per film, core.imagestats): one BLAS thread.
 #: OpenBLAS's worker threads spin while they wait, and on a busy machine that cost a decoder process
 #: 5x the CPU per film (85 against 13 ms, measured while a training run held both cores).
@@ -137,15 +143,13 @@ class _Decoder:
                 )
             kind, payload = self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            if self._stderr is not None and not self.closing:
-                self._stderr.drain(logging.WARNING)  # what the decoder said as it died
             code = self._kill()
-            if self.closing:
+            if self.closing or code in _STOPPED_FROM_OUTSIDE:
                 raise XRayLoadError(CLOSED_MESSAGE, code="cancelled") from None
             log.warning("the decoder process ended (exit code %s) on %s; starting another", code, path)
             raise XRayLoadError(CRASH_MESSAGE, code=CRASH_CODE) from None
         if self._stderr is not None:
-            self._stderr.drain(logging.DEBUG)  # a native decoder's complaint about a damaged file
+            self._stderr.drain()  # a native decoder's complaint about a damaged file
         if kind == "ok":
             return payload
         if kind == "load_error":
@@ -158,14 +162,13 @@ class _Decoder:
         self._proc = self._conn = None
         if conn is not None:
             conn.close()
-        self._forget_output(proc)
-        if proc is None:
-            return None
-        proc.join(1)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
-        return proc.exitcode
+        if proc is not None:
+            proc.join(1)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+        self._forget_output(proc)  # after the child is gone: its file can be removed (Windows too)
+        return None if proc is None else proc.exitcode
 
     def end(self) -> None:
         """From another thread, for a decoder still busy when its pool closes: end the child (the
@@ -209,7 +212,9 @@ class _ChildOutput:
         self._reader = os.fdopen(fd, "rb")
         self._remove = weakref.finalize(self, _remove_file, self.path)  # at exit too, if never closed
 
-    def drain(self, level: int) -> None:
+    def drain(self, level: int = logging.DEBUG) -> None:
+        """Log what the child wrote since the last call (DEBUG only: a library's warning text can
+        quote a file's header values)."""
         try:
             text = self._reader.read()
         except (OSError, ValueError):
@@ -219,7 +224,7 @@ class _ChildOutput:
                 log.log(level, "decoder: %s", line.strip())
 
     def close(self, keep_open: bool = False) -> None:
-        self.drain(logging.DEBUG)
+        self.drain()
         self._reader.close()
         if not keep_open or os.name != "nt":  # POSIX: a file still open in the child can go
             self._remove()
@@ -240,7 +245,9 @@ class DecoderPool:
         self._free: queue.SimpleQueue[_Decoder] = queue.SimpleQueue()
         self._all = [_Decoder() for _ in range(max(1, int(size)))]
         self._closed = threading.Event()
+        self._close_lock = threading.Lock()
         self._here = False  # the processes cannot start on this machine: decode in this one
+        self._start_failures = 0  # in a row
         for d in self._all:
             d.start()  # started now (in the background): the first file does not wait for them
             self._free.put(d)
@@ -254,36 +261,45 @@ class DecoderPool:
         try:
             if self._closed.is_set():
                 raise XRayLoadError(CLOSED_MESSAGE, code="cancelled")
-            return decoder.decode(path, spec, gate)
+            decoded = decoder.decode(path, spec, gate)
+            self._start_failures = 0
+            return decoded
         except DecoderStartError as exc:
-            if not self._here:
+            # Every file still gets its real row, without the crash isolation; a passing failure
+            # (memory, a slow start) is tried again, a lasting one switches the pool to this process.
+            self._start_failures += 1
+            if self._start_failures >= START_FAILURES_BEFORE_FALLBACK and not self._here:
                 log.warning("decoder processes cannot start (%s); decoding in this process", exc)
-            self._here = True  # every file still gets its real row, without the crash isolation
+                self._here = True
             return decode_for_model(path, spec, gate=gate)
         finally:
             self._free.put(decoder)
 
     def close(self, wait: float = CLOSE_WAIT_S) -> None:
         """No new decodes; the ones under way finish (up to ``wait`` seconds, then their processes
-        are ended), and every child leaves. Safe to call twice."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        deadline = time.monotonic() + max(0.0, wait)
-        idle: list[_Decoder] = []
-        while len(idle) < len(self._all):
-            try:
-                idle.append(self._free.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                break
-        for d in self._all:
-            if d in idle:
-                d.close()
-            else:  # still decoding after the wait: a hung or very slow file
-                d.end()
-        end = time.monotonic() + 2.0  # the children leave at once; no process is left behind
-        for d in idle:
-            d.join(end)
+        are ended), and every child leaves. Safe to call twice, from any thread."""
+        with self._close_lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            deadline = time.monotonic() + max(0.0, wait)
+            idle: list[_Decoder] = []
+            while len(idle) < len(self._all):
+                try:
+                    idle.append(self._free.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            for d in self._all:
+                if d in idle:
+                    d.close()
+                else:  # still decoding after the wait: a hung or very slow file
+                    d.end()
+            end = time.monotonic() + 2.0  # the children leave at once; no process is left behind
+            for d in idle:
+                d.join(end)
+                # Back in the queue, closed: a loader thread that was about to take one gets a
+                # "cancelled" error instead of waiting forever.
+                self._free.put(d)
 
     def __enter__(self) -> DecoderPool:
         return self
@@ -315,6 +331,9 @@ def _serve(conn: Any, stderr_path: str | None = None) -> None:  # a multiprocess
             os.close(fd)
         except OSError:
             pass
+    # The libraries' own log records (pydicom's can quote header values, patient data included)
+    # stay in the child, as the app's filter keeps them out of its log (core.io.dicom).
+    logging.getLogger().addHandler(logging.NullHandler())
     # Ctrl+C in a terminal reaches the whole process group: the parent decides what stops, and a
     # file being decoded finishes (the pool's close waits for it).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -80,7 +80,7 @@ def test_closing_waits_for_the_file_being_decoded(tmp_path, tiny_model_dir):
     worker = threading.Thread(target=lambda: got.append(_outcome(pool, path, spec)))
     worker.start()
     time.sleep(0.05)  # the decode is under way
-    pool.close()
+    pool.close(wait=60)
     worker.join(30)
     assert got and not isinstance(got[0], Exception), got  # it finished: no crash row for it
     with pytest.raises(XRayLoadError) as err:
@@ -203,3 +203,33 @@ def test_native_decoder_messages_go_to_the_log_not_the_terminal(dicom_dir, capfd
     assert "JPEG data precision" not in capfd.readouterr().err
     assert "decoder: Unsupported JPEG data precision 12" in caplog.text
     assert set(glob.glob(f"{tempfile.gettempdir()}/pneumo-decoder-*")) <= before  # nothing left behind
+
+
+def test_a_child_stopped_from_outside_cancels_its_file_rather_than_crashing_it(tmp_path, tiny_model_dir):
+    """A service manager stops a service with SIGTERM to every process of it: the file a decoder was
+    reading is 'cancelled' (scanned again next time), not a 'decoder_crash' row."""
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform == "win32":
+        pytest.skip("POSIX signals")
+    spec = Predictor(tiny_model_dir, device="cpu", precision="float32").spec
+    path = _slow_film(tmp_path, side=7000)  # under the loader's 60 MP limit
+    (small,) = _films(tmp_path / "small", ["a.png"])
+    with DecoderPool(1) as pool:
+        pool.decode(str(small), spec)  # the child is serving
+        (decoder,) = pool._all
+        got: list[object] = []
+        worker = threading.Thread(target=lambda: got.append(_outcome(pool, path, spec)))
+        worker.start()
+        time.sleep(0.3)
+        os.kill(decoder._proc.pid, signal.SIGTERM)
+        worker.join(30)
+        if not isinstance(got[0], Exception):
+            pytest.skip("the file decoded before the signal (a very fast machine)")
+        assert isinstance(got[0], XRayLoadError) and got[0].code == "cancelled", got
+        xray, _, _, _ = pool.decode(str(small), spec)  # a new child serves the next file
+        assert xray.width == 128
