@@ -138,6 +138,16 @@ def _main(argv: list[str]) -> int:
         print(f"pneumo-scan: no files to scan in {', '.join(args.paths)}", file=sys.stderr)
         return 1
 
+    # Started now: the decoder processes come up while the model loads, not after it.
+    decoders = open_decoders(LOADER_THREADS)  # a decoder crash ends a child, not the batch
+    try:
+        return _scan(args, decoders)
+    finally:
+        if decoders is not None:
+            decoders.close()
+
+
+def _scan(args: argparse.Namespace, decoders) -> int:  # decoders: core.decoding.DecoderPool or None
     from .core.scan import FolderWatcher, ScanBatch, ScanEvent, Scanner, drive
 
     predictor = open_predictor(args, "pneumo-scan")
@@ -151,7 +161,6 @@ def _main(argv: list[str]) -> int:
     store = open_store(args, "pneumo-scan", keep_patient_data=args.include_patient, retention_days=args.retention_days)
     if isinstance(store, int):
         return store
-    decoders = open_decoders(LOADER_THREADS)  # a decoder crash ends a child, not the batch
     scanner = Scanner(
         predictor, store=store, threshold=in_force.value, batch_size=args.batch_size,
         use_cache=not args.no_cache, loader_threads=LOADER_THREADS, decoder=decoders,

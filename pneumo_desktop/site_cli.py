@@ -101,13 +101,13 @@ def calibrate_main(argv: list[str]) -> int:
     from .cli_common import LOADER_THREADS, ProgressBar, open_decoders, open_predictor, open_store
     from .core.scan import Scanner
 
+    decoders = open_decoders(LOADER_THREADS)  # started now: they come up while the model loads
     predictor = open_predictor(args, "pneumo-scan calibrate")
-    if isinstance(predictor, int):
-        return predictor
-    store = open_store(args, "pneumo-scan calibrate")
-    if isinstance(store, int):
+    store = predictor if isinstance(predictor, int) else open_store(args, "pneumo-scan calibrate")
+    if isinstance(store, int):  # the model or the store could not be opened: that exit code
+        if decoders is not None:
+            decoders.close()
         return store
-    decoders = open_decoders(LOADER_THREADS)  # a decoder crash ends a child, not the calibration
     scanner = Scanner(
         predictor, store=store, batch_size=args.batch_size, use_cache=not args.no_cache,
         loader_threads=LOADER_THREADS, decoder=decoders,
