@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="no predictions: AUC of the second model minus the first on the same films "
                    "(two stress_predictions.npz), with a paired bootstrap interval that resamples films")
     s.add_argument("--bootstrap", type=int, default=2000, help="replicates for --paired")
+    s.add_argument("--shape-matched", type=float, default=None, metavar="TOL",
+                   help="with --paired, --data and --aspect-data: clean AUC over only the NORMAL/PNEUMONIA "
+                   "pairs whose film width/height ratios differ by at most exp(TOL) (e.g. 0.1)")
     s.add_argument("--shape-auc", action="store_true",
                    help="no predictions: AUC of the film's width/height alone, on --aspect-data train and val")
     s.add_argument("--write-card", action="store_true", help="store the table in the model card (stress_validation)")
@@ -195,6 +198,16 @@ def main(argv: list[str] | None = None) -> int:
             from .stress import paired_comparison, paired_markdown
 
             (na, pa), (nb, pb) = (c.split("=", 1) for c in args.paired)
+            if args.shape_matched is not None:
+                if not (args.data and args.aspect_data):
+                    parser.error("--shape-matched needs --data and --aspect-data")
+                from .stress import shape_matched_comparison
+
+                matched = shape_matched_comparison(
+                    pa, pb, args.aspect_data, args.data, args.split, args.shape_matched, args.bootstrap, args.seed
+                )
+                print(json.dumps({"a": na, "b": nb, **matched}, indent=2))
+                return 0
             rows = paired_comparison(pa, pb, args.bootstrap, args.seed)
             md = paired_markdown(na, nb, rows)
             print(md)

@@ -729,6 +729,71 @@ def paired_comparison(base: str | Path, other: str | Path, n: int = 2000, seed: 
     return out
 
 
+def matched_pairs_auc(y: np.ndarray, scores: np.ndarray, ratio: np.ndarray, tol: float) -> tuple[float, int]:
+    """AUC over the (PNEUMONIA, NORMAL) film pairs whose width/height ratios differ by at most a factor
+    ``exp(tol)``: how well the scores rank films that the film's shape cannot tell apart. Returns the
+    AUC and the number of such pairs (AUC nan when there are none)."""
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    lr = np.log(ratio)
+    matched = np.abs(lr[pos][:, None] - lr[neg][None, :]) <= tol
+    diff = scores[pos][:, None] - scores[neg][None, :]
+    wins = (diff > 0) + 0.5 * (diff == 0)
+    n = int(matched.sum())
+    return (float(wins[matched].mean()) if n else float("nan")), n
+
+
+def shape_matched_comparison(
+    base: str | Path,
+    other: str | Path,
+    aspect_dir: str | Path,
+    data_dir: str | Path,
+    split: str = "val",
+    tol: float = 0.1,
+    n: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Clean AUC of two models (``stress_predictions.npz`` of the same split) on the films that have an
+    aspect-kept copy, over all pairs and over shape-matched pairs only (:func:`matched_pairs_auc`),
+    with a paired bootstrap of the difference that resamples films (stratified by class)."""
+    from PIL import Image
+
+    za, zb = np.load(base), np.load(other)
+    if not np.array_equal(za["y"], zb["y"]):
+        raise ValueError(f"{base} and {other} are predictions of different films")
+    idx = za["aspect_idx"]
+    items = split_items(data_dir, split)
+    ratio = []
+    for i in idx:
+        it = items[int(i)]
+        with Image.open(Path(aspect_dir) / split / D.CLASSES[it.label] / it.path.name) as im:
+            ratio.append(im.size[0] / im.size[1])
+    r = np.array(ratio)
+    y = za["y"][idx]
+    sa, sb = za["raw_clean"][idx], zb["raw_clean"][idx]
+    out: dict = {"films": int(y.size), "tolerance_log_ratio": tol}
+    for name, t in (("all_pairs", np.inf), ("shape_matched", tol)):
+        auc_a, pairs = matched_pairs_auc(y, sa, r, t)
+        auc_b, _ = matched_pairs_auc(y, sb, r, t)
+        pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        rng = np.random.default_rng(seed)
+        deltas = []
+        for _ in range(n):
+            k = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+            a, m = matched_pairs_auc(y[k], sa[k], r[k], t)
+            if m:
+                deltas.append(matched_pairs_auc(y[k], sb[k], r[k], t)[0] - a)
+        lo, hi = np.quantile(deltas, [0.025, 0.975])
+        out[name] = {
+            "pairs": pairs,
+            "auc_a": auc_a,
+            "auc_b": auc_b,
+            "delta": auc_b - auc_a,
+            "ci95": [float(lo), float(hi)],
+            "share_b_worse": float((np.array(deltas) < 0).mean()),
+        }
+    return out
+
+
 def paired_markdown(name_a: str, name_b: str, rows: dict[str, dict]) -> str:
     lines = [
         f"| set | films | {name_a} AUC | {name_b} AUC | difference | 95% interval (paired bootstrap) "

@@ -305,3 +305,18 @@ def test_paired_auc_difference_resamples_films_and_sees_a_better_model(tmp_path,
     np.savez(tmp_path / "c.npz", y=1 - y, later=np.zeros(120, bool), aspect_idx=np.zeros(0, int), raw_clean=noise)
     with pytest.raises(ValueError, match="different films"):
         S.paired_comparison(tmp_path / "a.npz", tmp_path / "c.npz")
+
+
+def test_matched_pairs_auc_sees_through_a_shape_shortcut():
+    rng = np.random.default_rng(2)
+    y = np.array([0] * 80 + [1] * 80)
+    ratio = np.where(y == 1, 1.5, 1.2) * np.exp(0.15 * rng.standard_normal(160))  # the classes' shapes differ
+    shortcut = np.log(ratio)  # scores that read the film's shape only
+    everything, pairs = S.matched_pairs_auc(y, shortcut, ratio, np.inf)
+    assert pairs == 80 * 80 and everything > 0.75
+    matched, n = S.matched_pairs_auc(y, shortcut, ratio, 0.05)
+    assert 0 < n < 80 * 80 and matched < 0.65  # among shape-matched pairs the shortcut is near chance
+    honest = 2.0 * y + rng.standard_normal(160)  # scores that ignore the shape keep their AUC there
+    assert abs(S.matched_pairs_auc(y, honest, ratio, 0.05)[0] - S.matched_pairs_auc(y, honest, ratio, np.inf)[0]) < 0.05
+    tight, m = S.matched_pairs_auc(y, shortcut, ratio, 1e-4)
+    assert m < n and (m == 0) == math.isnan(tight)
