@@ -24,7 +24,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -674,6 +674,35 @@ PAIRED_SETS = (
 )
 
 
+def _paired_bootstrap(
+    y: np.ndarray,
+    metric_a: Callable[[np.ndarray], float],
+    metric_b: Callable[[np.ndarray], float],
+    n: int,
+    seed: int,
+) -> dict:
+    """``metric_b - metric_a`` of film indices, on all films and over ``n`` replicates that draw films
+    (stratified by class, with replacement): the difference, its 95% percentile interval and the
+    share of replicates where B is worse. Replicates where a metric is undefined (nan) are dropped."""
+    everything = np.arange(y.size)
+    a, b = metric_a(everything), metric_b(everything)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    rng = np.random.default_rng(seed)
+    deltas = np.empty(n)
+    for i in range(n):
+        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        deltas[i] = metric_b(idx) - metric_a(idx)
+    deltas = deltas[~np.isnan(deltas)]
+    lo, hi = np.quantile(deltas, [0.025, 0.975])
+    return {
+        "auc_a": a,
+        "auc_b": b,
+        "delta": b - a,
+        "ci95": [float(lo), float(hi)],
+        "share_b_worse": float((deltas < 0).mean()),
+    }
+
+
 def paired_auc_difference(
     y: np.ndarray,
     raw_a: dict[str, np.ndarray],
@@ -690,36 +719,29 @@ def paired_auc_difference(
     """
     from .metrics import roc_auc
 
-    def auc(raw: dict[str, np.ndarray], idx: np.ndarray) -> float:
-        scores = np.concatenate([raw[f][idx] for f in families])
-        return float(roc_auc(np.tile(y[idx], len(families)), scores))
+    def auc(raw: dict[str, np.ndarray]) -> Callable[[np.ndarray], float]:
+        def of(idx: np.ndarray) -> float:
+            scores = np.concatenate([raw[f][idx] for f in families])
+            return float(roc_auc(np.tile(y[idx], len(families)), scores))
 
-    everything = np.arange(y.size)
-    a, b = auc(raw_a, everything), auc(raw_b, everything)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    rng = np.random.default_rng(seed)
-    deltas = np.empty(n)
-    for i in range(n):
-        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
-        deltas[i] = auc(raw_b, idx) - auc(raw_a, idx)
-    lo, hi = np.quantile(deltas, [0.025, 0.975])
-    return {
-        "n_films": int(y.size),
-        "auc_a": a,
-        "auc_b": b,
-        "delta": b - a,
-        "ci95": [float(lo), float(hi)],
-        "share_b_worse": float((deltas < 0).mean()),
-    }
+        return of
+
+    return {"n_films": int(y.size), **_paired_bootstrap(y, auc(raw_a), auc(raw_b), n, seed)}
+
+
+def _load_paired(base: str | Path, other: str | Path) -> tuple[Any, list[dict[str, np.ndarray]]]:
+    """The first ``stress_predictions.npz`` (labels, aspect subset) and the raw predictions of both,
+    by family; the two must be predictions of the same films."""
+    za, zb = np.load(base), np.load(other)
+    if not np.array_equal(za["y"], zb["y"]):
+        raise ValueError(f"{base} and {other} are predictions of different films")
+    return za, [{k.removeprefix("raw_"): z[k] for k in z.files if k.startswith("raw_")} for z in (za, zb)]
 
 
 def paired_comparison(base: str | Path, other: str | Path, n: int = 2000, seed: int = 0) -> dict[str, dict]:
     """:func:`paired_auc_difference` of two ``stress_predictions.npz`` files of the same split, for
     each set of :data:`PAIRED_SETS` both files hold."""
-    za, zb = np.load(base), np.load(other)
-    if not np.array_equal(za["y"], zb["y"]):
-        raise ValueError(f"{base} and {other} are predictions of different films")
-    raw = [{k.removeprefix("raw_"): z[k] for k in z.files if k.startswith("raw_")} for z in (za, zb)]
+    za, raw = _load_paired(base, other)
     out: dict[str, dict] = {}
     for name, families, films in PAIRED_SETS:
         if not all(f in raw[0] and f in raw[1] for f in families):
@@ -755,42 +777,22 @@ def shape_matched_comparison(
     """Clean AUC of two models (``stress_predictions.npz`` of the same split) on the films that have an
     aspect-kept copy, over all pairs and over shape-matched pairs only (:func:`matched_pairs_auc`),
     with a paired bootstrap of the difference that resamples films (stratified by class)."""
-    from PIL import Image
-
-    za, zb = np.load(base), np.load(other)
-    if not np.array_equal(za["y"], zb["y"]):
-        raise ValueError(f"{base} and {other} are predictions of different films")
+    za, raw = _load_paired(base, other)
     idx = za["aspect_idx"]
     items = split_items(data_dir, split)
-    ratio = []
-    for i in idx:
-        it = items[int(i)]
-        with Image.open(Path(aspect_dir) / split / D.CLASSES[it.label] / it.path.name) as im:
-            ratio.append(im.size[0] / im.size[1])
-    r = np.array(ratio)
+    r = film_ratios(
+        Path(aspect_dir) / split / D.CLASSES[items[int(i)].label] / items[int(i)].path.name for i in idx
+    )
     y = za["y"][idx]
-    sa, sb = za["raw_clean"][idx], zb["raw_clean"][idx]
+    sa, sb = raw[0]["clean"][idx], raw[1]["clean"][idx]
+
+    def auc(scores: np.ndarray, t: float) -> Callable[[np.ndarray], float]:
+        return lambda k: matched_pairs_auc(y[k], scores[k], r[k], t)[0]
+
     out: dict = {"films": int(y.size), "tolerance_log_ratio": tol}
     for name, t in (("all_pairs", np.inf), ("shape_matched", tol)):
-        auc_a, pairs = matched_pairs_auc(y, sa, r, t)
-        auc_b, _ = matched_pairs_auc(y, sb, r, t)
-        pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-        rng = np.random.default_rng(seed)
-        deltas = []
-        for _ in range(n):
-            k = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
-            a, m = matched_pairs_auc(y[k], sa[k], r[k], t)
-            if m:
-                deltas.append(matched_pairs_auc(y[k], sb[k], r[k], t)[0] - a)
-        lo, hi = np.quantile(deltas, [0.025, 0.975])
-        out[name] = {
-            "pairs": pairs,
-            "auc_a": auc_a,
-            "auc_b": auc_b,
-            "delta": auc_b - auc_a,
-            "ci95": [float(lo), float(hi)],
-            "share_b_worse": float((np.array(deltas) < 0).mean()),
-        }
+        pairs = matched_pairs_auc(y, sa, r, t)[1]
+        out[name] = {"pairs": pairs, **_paired_bootstrap(y, auc(sa, t), auc(sb, t), n, seed)}
     return out
 
 
@@ -809,19 +811,24 @@ def paired_markdown(name_a: str, name_b: str, rows: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def film_ratios(paths: Iterable[str | Path]) -> np.ndarray:
+    """Width/height of each image file (headers only)."""
+    from PIL import Image
+
+    ratio = []
+    for path in paths:
+        with Image.open(path) as im:
+            ratio.append(im.size[0] / im.size[1])
+    return np.array(ratio)
+
+
 def film_shape_auc(aspect_dir: str | Path, split: str) -> dict:
     """How well the film's width/height ratio alone separates the classes (files of
     ``aspect_dir/split``; image headers only): a shortcut the squash turns into anatomy width."""
-    from PIL import Image
-
     from .metrics import roc_auc
 
     items = D.list_split(aspect_dir, split)
-    ratio = []
-    for it in items:
-        with Image.open(it.path) as im:
-            ratio.append(im.size[0] / im.size[1])
-    r = np.array(ratio)
+    r = film_ratios(it.path for it in items)
     y = np.array([it.label for it in items])
     return {
         "split": split,
