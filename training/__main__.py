@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--workers", type=int, default=2, help="threads that decode and augment batches")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--mixed-precision", default="auto", choices=["auto", "bf16", "fp16", "off"])
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="weight init, augmentation and batch order")
+    t.add_argument(
+        "--split-seed", type=int, default=None,
+        help="seed of the tune split and the selection copies (default: --seed); a seed study keeps it fixed",
+    )
     t.add_argument("--limit-per-class", type=int, default=None, help="use only N images per class")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.keras")
     t.add_argument("--init-from", default=None, metavar="CHECKPOINT",
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             limit_per_class=args.limit_per_class, init_from=args.init_from,
             augment_kind=args.augment_kind, label_smoothing=args.label_smoothing, schedule=args.schedule,
             warmup_steps=args.warmup_steps, ema=args.ema, stressed_tune=args.stressed_tune, fov_tune=args.fov_tune,
-            train_from_block=args.train_from_block,
+            train_from_block=args.train_from_block, split_seed=args.split_seed,
         )
         from .train import precision_report
 

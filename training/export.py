@@ -33,7 +33,7 @@ from .metrics import (
     threshold_for_sensitivity,
 )
 from .model import GRADCAM_LAYER, as_float32
-from .train import total_training_seconds
+from .train import split_seed, total_training_seconds
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def export(
 
     # Rebuild exactly the training run's splits, and check that the files are the same ones.
     all_train = D.list_split(config["data"], "train", config.get("limit_per_class"))
-    train_items, tune_items = D.carve_tune_split(all_train, config["tune_frac"], seed=config["seed"])
+    train_items, tune_items = D.carve_tune_split(all_train, config["tune_frac"], seed=split_seed(config))
     if (
         D.file_list_hash(tune_items) != config["tune_files_sha256"]
         or D.file_list_hash(train_items) != config["train_files_sha256"]

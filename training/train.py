@@ -46,7 +46,10 @@ class TrainConfig:
     last_every: int = 1  # write last.keras (for --resume) every N epochs; fast GPU epochs use more
     augment: bool = True
     mixed_precision: str = "auto"  # auto | bf16 | fp16 | off
-    seed: int = 0
+    seed: int = 0  # weight init, augmentation and batch order
+    # The tune split (and the selection set's stressed copies); None: the same as ``seed``. A seed study
+    # changes ``seed`` only, so every run is selected and calibrated on the same films.
+    split_seed: int | None = None
     limit_per_class: int | None = None  # smoke runs
     init_from: str | None = None  # a checkpoint (.keras) of the same architecture, any input size
     workers: int = 2
@@ -159,9 +162,16 @@ def hardware_summary() -> str:
     return f"{cpu_model()}, {os.cpu_count()} CPUs, {gpu}, {platform.system()}"
 
 
+def split_seed(config: dict) -> int:
+    """The seed of a run's tune split (a run's ``config.json`` or a :class:`TrainConfig` as a dict);
+    runs from before ``split_seed`` existed used ``seed`` for it."""
+    value = config.get("split_seed")
+    return int(config["seed"] if value is None else value)
+
+
 def prepare_data(cfg: TrainConfig, spec: PreprocessSpec) -> dict:
     all_train = D.list_split(cfg.data, "train", cfg.limit_per_class)
-    train_items, tune_items = D.carve_tune_split(all_train, cfg.tune_frac, seed=cfg.seed)
+    train_items, tune_items = D.carve_tune_split(all_train, cfg.tune_frac, seed=split_seed(asdict(cfg)))
     t0 = time.time()
     x_train, y_train = D.load_resized(train_items, spec.size)
     x_tune, y_tune = D.load_resized(tune_items, spec.size)
@@ -188,7 +198,8 @@ def selection_set(cfg: TrainConfig, d: dict, spec: PreprocessSpec) -> tuple[np.n
         # Selection sees shifted films too: the tune split plus a copy under random stress families.
         from .stress import stress_mix
 
-        x_tune = np.concatenate([x_tune, D.to_inputs(stress_mix(d["x_tune"], seed=cfg.seed + 1), spec)])
+        copy = stress_mix(d["x_tune"], seed=split_seed(asdict(cfg)) + 1)
+        x_tune = np.concatenate([x_tune, D.to_inputs(copy, spec)])
         y_tune = np.concatenate([y_tune, y_tune])
     if cfg.fov_tune:
         # The film-shape shortcut (docs/model.md): selection pools the tune films squeezed and stretched
