@@ -103,18 +103,24 @@ class _Decoder:
         self.closing = False  # set by the pool: a child that ends now was ended on purpose
         self._ready = False  # the child said it is serving
         self._stderr: _ChildOutput | None = None
+        # start() and end() run on different threads (a loader restarting a crashed child while the
+        # pool closes): a child must never start after end(), or it would outlive its pool.
+        self._life = threading.Lock()
 
     def start(self) -> None:
-        parent, child = self._ctx.Pipe(duplex=True)
-        self._stderr = _ChildOutput()
-        self._proc = self._ctx.Process(
-            target=_serve, args=(child, self._stderr.path), name="pneumo-decoder", daemon=True
-        )
-        with _child_environment(_CHILD_ENV):  # read by the child's numpy at its import
-            self._proc.start()
-        child.close()
-        self._conn = parent
-        self._ready = False
+        with self._life:
+            if self.closing:
+                raise XRayLoadError(CLOSED_MESSAGE, code="cancelled")
+            parent, child = self._ctx.Pipe(duplex=True)
+            self._stderr = _ChildOutput()
+            self._proc = self._ctx.Process(
+                target=_serve, args=(child, self._stderr.path), name="pneumo-decoder", daemon=True
+            )
+            with _child_environment(_CHILD_ENV):  # read by the child's numpy at its import
+                self._proc.start()
+            child.close()
+            self._conn = parent
+            self._ready = False
 
     def _await_ready(self) -> None:
         try:
@@ -173,10 +179,11 @@ class _Decoder:
     def end(self) -> None:
         """From another thread, for a decoder still busy when its pool closes: end the child (the
         thread waiting on it then gets a ``cancelled`` error, not a crash row)."""
-        self.closing = True
-        proc = self._proc
-        if proc is not None and proc.is_alive():
-            proc.kill()
+        with self._life:
+            self.closing = True
+            proc = self._proc
+            if proc is not None and proc.is_alive():
+                proc.kill()
 
     def close(self) -> None:
         """Ask the child to leave (it exits when it reads None or the pipe closes)."""
@@ -310,16 +317,21 @@ class DecoderPool:
 
 @contextmanager
 def _child_environment(values: dict[str, str]) -> Iterator[None]:
-    """Environment variables for the process started inside (spawn copies ``os.environ``), unless
-    the user set them; this process's own environment is restored after."""
+    """Environment variables for the process started inside, unless the user set them.
+
+    A spawned child inherits the C-level environment (``fork_exec``/``CreateProcess`` with no
+    environment given), so they are set there only, with ``os.putenv``: ``os.environ``, which other
+    threads may be copying or reading at that moment (a model runtime starting up), never changes.
+    They are removed again right after the start."""
     with _ENV_LOCK:
         added = [k for k in values if k not in os.environ]
-        os.environ.update({k: values[k] for k in added})
+        for k in added:
+            os.putenv(k, values[k])
         try:
             yield
         finally:
             for k in added:
-                os.environ.pop(k, None)
+                os.unsetenv(k)
 
 
 def _serve(conn: Any, stderr_path: str | None = None) -> None:  # a multiprocessing Connection

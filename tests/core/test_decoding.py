@@ -180,6 +180,49 @@ def test_decoder_children_use_one_blas_thread_and_the_parent_keeps_its_environme
     assert "OPENBLAS_NUM_THREADS" not in os.environ
 
 
+def test_starting_a_decoder_never_changes_os_environ(monkeypatch, tmp_path):
+    """Other threads (a model runtime starting up, a library copying the environment) read
+    ``os.environ`` while a scan starts its decoders: the children's settings must not appear there,
+    even for a moment."""
+    import os
+
+    from pneumo_desktop.core.preprocess import PreprocessSpec
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    writes: list[str] = []
+    environ_type = type(os.environ)
+    real_set, real_del = environ_type.__setitem__, environ_type.__delitem__
+
+    def set_item(self, key, value):
+        writes.append(key)
+        real_set(self, key, value)
+
+    def del_item(self, key):
+        writes.append(key)
+        real_del(self, key)
+
+    (path,) = _films(tmp_path, ["a.png"])
+    monkeypatch.setattr(environ_type, "__setitem__", set_item)
+    monkeypatch.setattr(environ_type, "__delitem__", del_item)
+    with DecoderPool(2) as pool:
+        pool.decode(str(path), PreprocessSpec(size=64))
+    monkeypatch.undo()
+    assert writes == []
+
+
+def test_a_decoder_ended_by_its_closing_pool_never_starts_again():
+    """The pool ends a busy decoder from its closing thread; the loader thread that owns it may be
+    about to start a new child (after a crash): that child would outlive the pool."""
+    from pneumo_desktop.core.decoding import _Decoder
+    from pneumo_desktop.core.preprocess import PreprocessSpec
+
+    decoder = _Decoder()  # not started: as between a crashed child and its replacement
+    decoder.end()
+    with pytest.raises(XRayLoadError) as err:
+        decoder.decode("any.png", PreprocessSpec(size=64))
+    assert err.value.code == "cancelled" and decoder._proc is None
+
+
 @pytest.mark.real_data
 def test_native_decoder_messages_go_to_the_log_not_the_terminal(dicom_dir, capfd, caplog, tmp_path):
     """libjpeg prints "Unsupported JPEG data precision 12" on fd 2 for this file: from a decoder
