@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .cli_common import LOADER_THREADS, ProgressBar, open_decoders, open_predictor, open_store
+from .cli_common import LOADER_THREADS, ProgressBar, decoder_pool, open_predictor, open_store
 from .core import errors, wording
 from .core.errors import ExportError, StoreError
 from .core.logsetup import configure_console
@@ -139,12 +139,8 @@ def _main(argv: list[str]) -> int:
         return 1
 
     # Started now: the decoder processes come up while the model loads, not after it.
-    decoders = open_decoders(LOADER_THREADS)  # a decoder crash ends a child, not the batch
-    try:
+    with decoder_pool(LOADER_THREADS) as decoders:  # a decoder crash ends a child, not the batch
         return _scan(args, decoders)
-    finally:
-        if decoders is not None:
-            decoders.close()
 
 
 def _scan(args: argparse.Namespace, decoders) -> int:  # decoders: core.decoding.DecoderPool or None

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from .core import errors
 from .core.errors import ModelError, StoreError
@@ -73,14 +76,21 @@ def open_store(
     return store
 
 
-def open_decoders(size: int):  # core.decoding.DecoderPool, or None
+@contextmanager
+def decoder_pool(size: int) -> Iterator[Any]:  # core.decoding.DecoderPool, or None
     """Decoder processes for a command-line scan, as the app has: a native decoder that crashes on
     a damaged file ends a child, the file gets a ``decoder_crash`` row and the batch goes on. None
-    when they cannot start (the files are then decoded in this process). Close it when done."""
+    when they cannot start (the files are then decoded in this process). Closed when the block
+    ends, however it ends (an early exit code, Ctrl+C); closing it earlier is fine."""
     from .core.decoding import DecoderPool
 
     try:
-        return DecoderPool(size)
+        pool = DecoderPool(size)
     except Exception:  # no processes on this machine (limits, a broken frozen bundle): decode here
         log.warning("decoder processes could not start; decoding in this process", exc_info=True)
-        return None
+        pool = None
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.close()

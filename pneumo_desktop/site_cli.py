@@ -98,32 +98,13 @@ def calibrate_main(argv: list[str]) -> int:
         print(f"pneumo-scan calibrate: {exc}", file=sys.stderr)
         return 2
 
-    from .cli_common import LOADER_THREADS, ProgressBar, open_decoders, open_predictor, open_store
-    from .core.scan import Scanner
+    from .cli_common import LOADER_THREADS, decoder_pool
 
-    decoders = open_decoders(LOADER_THREADS)  # started now: they come up while the model loads
-    predictor = open_predictor(args, "pneumo-scan calibrate")
-    store = predictor if isinstance(predictor, int) else open_store(args, "pneumo-scan calibrate")
-    if isinstance(store, int):  # the model or the store could not be opened: that exit code
-        if decoders is not None:
-            decoders.close()
-        return store
-    scanner = Scanner(
-        predictor, store=store, batch_size=args.batch_size, use_cache=not args.no_cache,
-        loader_threads=LOADER_THREADS, decoder=decoders,
-    )
-    bar = ProgressBar(not args.quiet)
-    try:
-        results = scan_films(scanner, films, threading.Event(), lambda d, t: bar.update(d, t, None))
-    except KeyboardInterrupt:
-        bar.close()
-        print("pneumo-scan calibrate: interrupted; nothing saved.", file=sys.stderr)
-        return 130
-    finally:
-        if decoders is not None:
-            decoders.close()
-        store.close()
-    bar.close()
+    with decoder_pool(LOADER_THREADS) as decoders:  # started now: they come up while the model loads
+        scanned = _scan_labelled(args, films, decoders)
+    if isinstance(scanned, int):  # the model or the store could not be opened, or Ctrl+C
+        return scanned
+    predictor, results = scanned
     try:
         cal = calibrate(
             results or [],
@@ -150,6 +131,34 @@ def calibrate_main(argv: list[str]) -> int:
     print(f"Scan with it: pneumo-scan FOLDER --site {site!r}")
     print(wording.DISCLAIMER)
     return 0
+
+
+def _scan_labelled(args: argparse.Namespace, films, decoders):  # (Predictor, results) or an exit code
+    """Scan the labelled films (the store caches them as any scan does); the caller owns ``decoders``."""
+    from .cli_common import LOADER_THREADS, ProgressBar, open_predictor, open_store
+    from .core.scan import Scanner
+
+    predictor = open_predictor(args, "pneumo-scan calibrate")
+    store = predictor if isinstance(predictor, int) else open_store(args, "pneumo-scan calibrate")
+    if isinstance(store, int):  # that exit code
+        return store
+    scanner = Scanner(
+        predictor, store=store, batch_size=args.batch_size, use_cache=not args.no_cache,
+        loader_threads=LOADER_THREADS, decoder=decoders,
+    )
+    bar = ProgressBar(not args.quiet)
+    try:
+        results = scan_films(scanner, films, threading.Event(), lambda d, t: bar.update(d, t, None))
+    except KeyboardInterrupt:
+        bar.close()
+        print("pneumo-scan calibrate: interrupted; nothing saved.", file=sys.stderr)
+        return 130
+    finally:
+        if decoders is not None:
+            decoders.close()  # the files being decoded finish before the store closes
+        store.close()
+    bar.close()
+    return predictor, results
 
 
 def threshold_for_scan(site: str | None, card, override: float | None):

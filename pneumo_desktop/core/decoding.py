@@ -199,6 +199,11 @@ class _Decoder:
     def join(self, deadline: float) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
+            if not self._ready and proc.is_alive():
+                # Still coming up (imports take seconds on a busy machine): it has no file to finish,
+                # and waiting for it to read the goodbye would leave it behind a pool closed early.
+                proc.kill()
+                deadline = max(deadline, time.monotonic() + 5.0)
             proc.join(max(0.0, deadline - time.monotonic()))
         self._forget_output(proc)
 

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import wording
 from ..core.errors import ModelError
@@ -26,6 +26,9 @@ from ..core.logsetup import configure_console
 from ..core.model import DEVICES
 from ..core.resultfiles import write_csv, write_json
 from ..core.results import ScanResult
+
+if TYPE_CHECKING:  # pynetdicom is imported only when receiving
+    from .scp import ReceiverConfig
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +134,7 @@ def main(argv: list[str]) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         print("pneumo-scan receive: --threshold must be between 0 and 1", file=sys.stderr)
         return 2
-    from .scp import ReceiverConfig, StorageReceiver
+    from .scp import ReceiverConfig
 
     try:
         config = ReceiverConfig(
@@ -146,14 +149,25 @@ def main(argv: list[str]) -> int:
         print(f"pneumo-scan receive: {exc}", file=sys.stderr)
         return 2
 
-    from ..cli_common import LOADER_THREADS, open_decoders
-    from ..core.model import Predictor
-    from ..core.scan import Scanner
+    from contextlib import closing
+
+    from ..cli_common import LOADER_THREADS, decoder_pool
     from ..core.store import ResultsStore
-    from .results_out import export_for_cli
 
     store = ResultsStore(args.store) if args.store else ResultsStore()
-    decoders = open_decoders(LOADER_THREADS)  # a decoder crash on a received film ends a child only
+    # Closed on every way out: the decoders first (the films being decoded finish), then the store.
+    with closing(store), decoder_pool(LOADER_THREADS) as decoders:  # a decoder crash ends a child only
+        return _receive(args, config, store, decoders)
+
+
+def _receive(args: argparse.Namespace, config: ReceiverConfig, store, decoders) -> int:
+    """Receive and scan until Ctrl+C or SIGTERM; the caller owns and closes ``store`` and ``decoders``
+    (a core.store.ResultsStore, a core.decoding.DecoderPool or None)."""
+    from ..cli_common import LOADER_THREADS
+    from ..core.model import Predictor
+    from ..core.scan import Scanner
+    from .results_out import export_for_cli
+    from .scp import StorageReceiver
 
     def make_scanner() -> Scanner:  # in the worker thread, which then owns the model
         predictor = Predictor(args.model_dir, device=args.device, precision=args.precision)
@@ -180,11 +194,9 @@ def main(argv: list[str]) -> int:
             pass
     except KeyboardInterrupt:
         print("pneumo-scan receive: interrupted while loading the model.", file=sys.stderr)
-        _close(decoders, store)
         return 130
     if worker.error is not None:
         print(f"pneumo-scan: {worker.error}", file=sys.stderr)
-        _close(decoders, store)
         return 3
     receiver = StorageReceiver(config, on_received=worker.incoming.put)
     stop = threading.Event()
@@ -217,7 +229,6 @@ def main(argv: list[str]) -> int:
             signal.signal(sig, handler)
         if worker.scan_id is not None:
             store.end_scan(worker.scan_id, "finished")
-        _close(decoders, store)
     _export(args, results)
     s = receiver.stats
     print(
@@ -227,11 +238,6 @@ def main(argv: list[str]) -> int:
     )
     return 0
 
-
-def _close(decoders, store) -> None:  # core.decoding.DecoderPool or None, core.store.ResultsStore
-    if decoders is not None:
-        decoders.close()
-    store.close()
 
 
 def _export(args: argparse.Namespace, results: list[ScanResult]) -> None:

@@ -359,6 +359,17 @@ def test_cli_calibrate_usage_errors(tiny_model_dir, tmp_path, capsys):
     assert main(["calibrate", str(tmp_path / "flat"), "--site", "A", "--target-sensitivity", "1.5"]) == 2
 
 
+def test_cli_calibrate_early_exits_leave_no_decoder_process(labelled_set, tmp_path, capsys):
+    """The decoder processes start before the model loads; a model that cannot be opened (exit 3)
+    must not leave them behind."""
+    import multiprocessing
+
+    args = ["calibrate", str(labelled_set), "--site", "A", "--store", str(tmp_path / "s.db"), "-q"]
+    assert main([*args, "--model-dir", str(tmp_path / "no-model")]) == 3
+    assert "pneumo-scan calibrate:" in capsys.readouterr().err
+    assert multiprocessing.active_children() == []
+
+
 def test_a_folder_named_calibrate_is_still_scanned(tiny_model_dir, tmp_path, monkeypatch, capsys):
     from PIL import Image
 
