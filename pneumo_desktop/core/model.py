@@ -20,6 +20,7 @@ from . import heatmap
 from . import precision as precisions
 from .card import ModelCard
 from .errors import ModelError
+from .options import DEVICES, PRECISIONS  # re-exported here: the one list of each
 from .paths import default_model_dir
 
 if TYPE_CHECKING:
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from .runtime import LeanModel
 
 log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cpu", "gpu")
-PRECISIONS = ("auto", "float32", "bfloat16")  # auto: core.precision.choose, checked at load
 
 
 def logit(p: np.ndarray) -> np.ndarray:

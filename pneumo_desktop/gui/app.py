@@ -1,18 +1,23 @@
 """``pneumo-desktop`` / ``python -m pneumo_desktop``: start the desktop app.
 
-The window appears at once; TensorFlow and the model load in the background. Paths given on the
+A small start-up panel appears at once and the event loop runs from then on: the window's modules
+(numpy, the results store, the session...) are imported in a background thread, then the window is
+built and shown; TensorFlow and the model load in the background after that. Paths given on the
 command line are opened (and scanned as soon as the model is ready).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from types import TracebackType
+from typing import Any
 
 from .. import __version__
 from ..core import wording
@@ -74,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     _ensure_std_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from .logs import configure_logging
@@ -99,41 +103,157 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(app, QApplication):  # always, but the type checker sees a QCoreApplication
         app.setApplicationDisplayName("Pneumo Desktop")
 
-    from .single import SingleInstance, bring_to_front, refuse_second_instance
+    from .single import SingleInstance, refuse_second_instance
 
     guard = SingleInstance(parent=app)
     if not guard.claim():  # one app per results store: the running one comes to the front
         return refuse_second_instance(guard, args.paths)
 
-    from ..core.errors import StoreError
-    from .main_window import MainWindow
-
-    try:
-        window = MainWindow(args.model_dir, batch_size=max(1, args.batch_size))
-    except StoreError as exc:  # disk full, locked too long, not writable: say so, no traceback
-        return refuse_unusable_store(exc)
-    guard.activated.connect(lambda paths: bring_to_front(window, paths))
     from . import lifecycle
 
     ending = lifecycle.install(app)  # a clean end however the app ends (closed, SIGTERM, exit)
     ending.add(guard.close)
-    window.show()
-    log.info("window shown %.2f s after start-up began", time.perf_counter() - t0)
-    if args.paths:
-        missing = [p for p in args.paths if not os.path.exists(p)]
-        found = [p for p in args.paths if os.path.exists(p)]
-        if found:
-            window.open_paths(found)
-        if missing:
-            QTimer.singleShot(
-                0, lambda: window.statusBar().showMessage(f"Not found: {', '.join(missing)}", 10000)
-            )
+    launch = _Launch(app, args, t0)
+    ending.add(launch.close_store)  # closers run after the windows' own shutdown
+    guard.activated.connect(launch.activated)
     code = app.exec()
     ending.end()  # already done on aboutToQuit; the window's own shutdown, then the guard
     guard.close()
-    window.shutdown()
+    if launch.window is not None:
+        launch.window.shutdown()
+    launch.close_store()
+    if launch.code is not None:  # the window could not be built: that exit code
+        code = launch.code
     log.info("Pneumo Desktop exiting (%d)", code)
     return int(code)
+
+
+#: The window's own modules, imported off the GUI thread while the start-up panel shows (the
+#: heat-map legend is otherwise imported while the window is built).
+_WINDOW_MODULES = ("pneumo_desktop.gui.main_window", "pneumo_desktop.gui.heatlegend")
+
+
+class _Launch:
+    """Shows the start-up panel; in a background thread, imports the window's modules and opens
+    the results store (the event loop keeps running: that is Python code and file work, and the
+    interpreter switches threads every few milliseconds); then builds and shows the window on the
+    GUI thread and closes the panel. Paths from a second launch that arrive meanwhile wait for the
+    window."""
+
+    def __init__(self, app: Any, args: argparse.Namespace, t0: float) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.window: Any = None  # the MainWindow, once built
+        self.code: int | None = None  # set when the window cannot be built
+        self._app = app
+        self._args = args
+        self._t0 = t0
+        self._pending: list[list[str]] = []
+        self._failure: BaseException | None = None
+        self._store: Any = None  # core.store.ResultsStore, opened in the background
+        self._store_error: Exception | None = None
+        self._imported = threading.Event()
+        self._quit_on_last = app.quitOnLastWindowClosed()
+        app.setQuitOnLastWindowClosed(False)  # the panel closing before the window shows is no quit
+        self._panel = _startup_panel()
+        log.info("start-up panel shown %.2f s after start-up began", time.perf_counter() - t0)
+        threading.Thread(target=self._import, name="pneumo-launch", daemon=True).start()
+        self._poll = QTimer()
+        self._poll.setInterval(10)
+        self._poll.timeout.connect(self._check)
+        self._poll.start()
+
+    def _import(self) -> None:
+        try:
+            for name in _WINDOW_MODULES:
+                importlib.import_module(name)
+            from ..core.errors import StoreError
+            from ..core.store import ResultsStore
+
+            try:
+                self._store = ResultsStore()  # its connection may be used from any thread
+            except StoreError as exc:  # disk full, locked too long, not writable: said on the GUI thread
+                self._store_error = exc
+        except BaseException as exc:  # a broken install: said on the GUI thread
+            self._failure = exc
+        finally:
+            self._imported.set()
+
+    def close_store(self) -> None:
+        """After the window's shutdown (it does not close a store it was given)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def activated(self, paths: list[str]) -> None:
+        """Another launch handed over (bring the window to the front, open its paths)."""
+        if self.window is None:
+            self._pending.append(list(paths))
+            return
+        from .single import bring_to_front
+
+        bring_to_front(self.window, paths)
+
+    def _check(self) -> None:
+        if not self._imported.is_set():
+            return
+        self._poll.stop()
+        try:
+            self._build()
+        finally:
+            self._panel.close()
+            self._app.setQuitOnLastWindowClosed(self._quit_on_last)
+
+    def _build(self) -> None:
+        if self._failure is not None:
+            exc = self._failure
+            _excepthook(type(exc), exc, exc.__traceback__)  # the log and one sentence on screen
+            self._finish(1)
+            return
+        if self._store_error is not None:  # say so, no traceback
+            self._finish(refuse_unusable_store(self._store_error))
+            return
+        from .main_window import MainWindow
+
+        args = self._args
+        window = MainWindow(args.model_dir, store=self._store, batch_size=max(1, args.batch_size))
+        self.window = window
+        window.show()  # before the panel closes: the app is never without a window
+        log.info("window shown %.2f s after start-up began", time.perf_counter() - self._t0)
+        if args.paths:
+            from PySide6.QtCore import QTimer
+
+            missing = [p for p in args.paths if not os.path.exists(p)]
+            found = [p for p in args.paths if os.path.exists(p)]
+            if found:
+                window.open_paths(found)
+            if missing:
+                QTimer.singleShot(
+                    0, lambda: window.statusBar().showMessage(f"Not found: {', '.join(missing)}", 10000)
+                )
+        for paths in self._pending:
+            self.activated(paths)
+        self._pending.clear()
+
+    def _finish(self, code: int) -> None:
+        self.code = code
+        self._app.exit(code)
+
+
+def _startup_panel() -> Any:  # a QWidget
+    """A small frameless panel with the app's name: what the user sees in the moment the window's
+    modules load (Qt's widgets only: nothing else is imported for it)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    panel = QLabel(f"Pneumo Desktop {__version__}\n\nStarting...")
+    panel.setWindowFlags(Qt.WindowType.SplashScreen | Qt.WindowType.FramelessWindowHint)
+    panel.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    panel.setMargin(32)
+    panel.setMinimumSize(360, 160)
+    panel.setWindowTitle("Pneumo Desktop")
+    panel.show()
+    return panel
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from ..core.model import DEVICES, PRECISIONS  # the one list of each
+from ..core.options import DEVICES, PRECISIONS  # the one list of each (without the model's imports)
 
 ORGANISATION = "PneumoDesktop"
 APPLICATION = "Pneumo Desktop"

@@ -119,3 +119,49 @@ def test_a_store_that_cannot_be_opened_is_a_message_and_exit_4_not_a_crash(
     assert code == 4
     assert len(shown) == 1 and "results.sqlite3" in shown[0]
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_starting_the_app_loads_no_window_module_on_the_gui_thread() -> None:
+    """``gui.app`` runs its event loop before the window's modules (numpy, the store, the session)
+    are imported: importing it, and what ``main`` needs before the loop runs, must not pull them in."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import pneumo_desktop.gui.app, pneumo_desktop.gui.single, pneumo_desktop.gui.lifecycle\n"
+        "import pneumo_desktop.gui.settings, pneumo_desktop.gui.xcbcheck, pneumo_desktop.gui.logs\n"
+        "heavy = [m for m in ('numpy', 'pneumo_desktop.gui.main_window', 'pneumo_desktop.core.store') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+    from pneumo_desktop.gui import MainWindow as Public  # the public name still works (PEP 562)
+
+    assert Public is MainWindow
+
+
+def test_a_second_launch_before_the_window_exists_is_not_lost(
+    qtbot, qapp, tiny_model_dir, monkeypatch, clean_logging
+) -> None:
+    """Paths handed over by a second launch while the start-up panel shows wait for the window."""
+    import argparse
+
+    from pneumo_desktop.gui import single
+
+    handed: list[tuple[object, list[str]]] = []
+    monkeypatch.setattr(single, "bring_to_front", lambda window, paths: handed.append((window, paths)))
+    args = argparse.Namespace(model_dir=str(tiny_model_dir), batch_size=4, paths=[])
+    launch = app._Launch(qapp, args, time.perf_counter())
+    try:
+        launch.activated(["second.png"])  # the window is not built yet
+        assert launch.window is None and handed == []
+        qtbot.waitUntil(lambda: launch.window is not None, timeout=60_000)
+        assert handed == [(launch.window, ["second.png"])]
+        assert launch.window.isVisible() and not launch._panel.isVisible()
+        assert qapp.quitOnLastWindowClosed()  # restored once the window shows
+    finally:
+        if launch.window is not None:
+            launch.window.close()
+            launch.window.shutdown()
+        launch.close_store()
