@@ -244,10 +244,11 @@ def _startup_panel() -> Any:  # a QWidget
     """A small frameless panel with the app's name: what the user sees in the moment the window's
     modules load (Qt's widgets only: nothing else is imported for it)."""
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QLabel
+    from PySide6.QtWidgets import QFrame, QLabel
 
-    panel = QLabel(f"Pneumo Desktop {__version__}\n\nStarting...")
+    panel = QLabel(f"<b>Pneumo Desktop</b> {__version__}<br><br>Starting…")
     panel.setWindowFlags(Qt.WindowType.SplashScreen | Qt.WindowType.FramelessWindowHint)
+    panel.setFrameShape(QFrame.Shape.Box)  # frameless: a line shows where it ends on the desktop
     panel.setAlignment(Qt.AlignmentFlag.AlignCenter)
     panel.setMargin(32)
     panel.setMinimumSize(360, 160)
