@@ -278,6 +278,7 @@ def export(
             "batch_size": config["batch_size"],
             "learning_rate": config["lr"],
             "seed": config["seed"],
+            "split_seed": split_seed(config),  # the tune split's (a seed study changes seed only)
             "command": _train_command(config, spec.size),
             "notes": notes or config.get("notes"),
         },
@@ -339,6 +340,8 @@ def _train_command(config: dict, size: int) -> str:
         ("schedule", "--schedule", "plateau"),
         ("warmup_steps", "--warmup-steps", 0),
         ("ema", "--ema", 0.0),
+        ("seed", "--seed", 0),
+        ("split_seed", "--split-seed", None),
     ):
         if config.get(key, usual) != usual:
             cmd += f" {flag} {config[key]}"

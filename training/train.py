@@ -215,6 +215,21 @@ def selection_set(cfg: TrainConfig, d: dict, spec: PreprocessSpec) -> tuple[np.n
     return x_tune, y_tune
 
 
+def _check_same_split(config_json: Path, config: dict, resume: bool) -> None:
+    """A resumed run must train and select on the films it started with: other --seed or
+    --split-seed values would move tune films into training."""
+    if not resume or not config_json.exists():
+        return
+    before = json.loads(config_json.read_text())
+    for key in ("train_files_sha256", "tune_files_sha256"):
+        if before.get(key) not in (None, config[key]):
+            raise RuntimeError(
+                f"--resume: the {key[:-13]} split differs from the run's "
+                f"(it started with seed {before.get('seed')}, split seed {split_seed(before)}); "
+                "resume with the same --seed/--split-seed and data"
+            )
+
+
 def _epochs_done(history_csv: Path) -> int:
     if not history_csv.exists():
         return 0
@@ -251,6 +266,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         "augment_params": _augment_params(cfg),
         "cpu": cpu_model(),
     }
+    _check_same_split(out / "config.json", config, resume)
     (out / "config.json").write_text(json.dumps(config, indent=2))
 
     history_csv = out / "history.csv"

@@ -20,6 +20,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -190,8 +191,11 @@ class _Decoder:
         self.closing = True
         if self._conn is not None:
             try:
+                if not self._ready and self._conn.poll(0):  # up, but never asked for a file
+                    self._conn.recv()  # its ("ready", pid): it reads the goodbye and leaves
+                    self._ready = True
                 self._conn.send(None)
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 pass
             self._conn.close()
         self._conn = None
@@ -200,8 +204,8 @@ class _Decoder:
         proc, self._proc = self._proc, None
         if proc is not None:
             if not self._ready and proc.is_alive():
-                # Still coming up (imports take seconds on a busy machine): it has no file to finish,
-                # and waiting for it to read the goodbye would leave it behind a pool closed early.
+                # Not up when the pool closed (its imports take seconds on a busy machine): it has no
+                # file to finish, and waiting for it to read the goodbye would leave it behind.
                 proc.kill()
                 deadline = max(deadline, time.monotonic() + 5.0)
             proc.join(max(0.0, deadline - time.monotonic()))
@@ -327,16 +331,38 @@ def _child_environment(values: dict[str, str]) -> Iterator[None]:
     A spawned child inherits the C-level environment (``fork_exec``/``CreateProcess`` with no
     environment given), so they are set there only, with ``os.putenv``: ``os.environ``, which other
     threads may be copying or reading at that moment (a model runtime starting up), never changes.
-    They are removed again right after the start."""
+    They are removed again right after the start. Where spawn builds the child's environment from
+    ``os.environ`` instead (Windows, Python in a virtual environment), they go there, briefly."""
     with _ENV_LOCK:
         added = [k for k in values if k not in os.environ]
+        in_mapping = _spawn_copies_os_environ()
         for k in added:
-            os.putenv(k, values[k])
+            if in_mapping:
+                os.environ[k] = values[k]
+            else:
+                os.putenv(k, values[k])
         try:
             yield
         finally:
             for k in added:
-                os.unsetenv(k)
+                if in_mapping:
+                    os.environ.pop(k, None)
+                else:
+                    os.unsetenv(k)
+
+
+def _spawn_copies_os_environ() -> bool:
+    """True where ``multiprocessing``'s spawn passes ``os.environ.copy()`` to the child rather than
+    letting it inherit the process environment: Windows when Python runs from a virtual environment
+    (``popen_spawn_win32.WINENV``)."""
+    if sys.platform != "win32":
+        return False
+    try:
+        from multiprocessing import popen_spawn_win32
+
+        return bool(getattr(popen_spawn_win32, "WINENV", True))
+    except ImportError:
+        return True
 
 
 def _serve(conn: Any, stderr_path: str | None = None) -> None:  # a multiprocessing Connection

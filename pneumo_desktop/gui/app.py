@@ -157,7 +157,8 @@ class _Launch:
         app.setQuitOnLastWindowClosed(False)  # the panel closing before the window shows is no quit
         self._panel = _startup_panel()
         log.info("start-up panel shown %.2f s after start-up began", time.perf_counter() - t0)
-        threading.Thread(target=self._import, name="pneumo-launch", daemon=True).start()
+        self._thread = threading.Thread(target=self._import, name="pneumo-launch", daemon=True)
+        self._thread.start()
         self._poll = QTimer()
         self._poll.setInterval(10)
         self._poll.timeout.connect(self._check)
@@ -180,7 +181,9 @@ class _Launch:
             self._imported.set()
 
     def close_store(self) -> None:
-        """After the window's shutdown (it does not close a store it was given)."""
+        """After the window's shutdown (it does not close a store it was given). The app may end
+        while the background thread still opens it (SIGTERM during start-up): wait for that first."""
+        self._thread.join(timeout=30)
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -213,10 +216,19 @@ class _Launch:
         if self._store_error is not None:  # say so, no traceback
             self._finish(refuse_unusable_store(self._store_error))
             return
+        from ..core.errors import StoreError
         from .main_window import MainWindow
 
         args = self._args
-        window = MainWindow(args.model_dir, store=self._store, batch_size=max(1, args.batch_size))
+        try:
+            window = MainWindow(args.model_dir, store=self._store, batch_size=max(1, args.batch_size))
+        except StoreError as exc:  # the window's first reads of the store
+            self._finish(refuse_unusable_store(exc))
+            return
+        except Exception as exc:  # a bug: the log and one sentence on screen, then exit 1 (not 0)
+            _excepthook(type(exc), exc, exc.__traceback__)
+            self._finish(1)
+            return
         self.window = window
         window.show()  # before the panel closes: the app is never without a window
         log.info("window shown %.2f s after start-up began", time.perf_counter() - self._t0)

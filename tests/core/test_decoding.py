@@ -210,6 +210,40 @@ def test_starting_a_decoder_never_changes_os_environ(monkeypatch, tmp_path):
     assert writes == []
 
 
+def test_where_spawn_copies_os_environ_the_settings_go_there_briefly(monkeypatch, tmp_path):
+    """Windows with Python in a virtual environment: spawn gives the child ``os.environ.copy()``,
+    so a C-level setting would not reach it."""
+    import os
+    import sys
+
+    from pneumo_desktop.core import decoding
+    from pneumo_desktop.core.preprocess import PreprocessSpec
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setattr(decoding, "_spawn_copies_os_environ", lambda: True)
+    (path,) = _films(tmp_path, ["a.png"])
+    with DecoderPool(1) as pool:
+        pool.decode(str(path), PreprocessSpec(size=64))
+        (decoder,) = pool._all
+        with open(f"/proc/{decoder._proc.pid}/environ", "rb") as fh:
+            child = dict(v.split(b"=", 1) for v in fh.read().split(b"\0") if b"=" in v)
+    assert child[b"OPENBLAS_NUM_THREADS"] == b"1"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+def test_a_child_that_came_up_but_decoded_nothing_leaves_cleanly():
+    """Closing a pool whose children are up but were never asked for a file (every film cached):
+    they read the goodbye and exit 0, they are not killed."""
+    pool = DecoderPool(1)
+    (decoder,) = pool._all
+    assert decoder._conn.poll(120)  # its hello is waiting: it is up
+    proc = decoder._proc
+    pool.close()
+    assert proc.exitcode == 0
+
+
 def test_a_decoder_ended_by_its_closing_pool_never_starts_again():
     """The pool ends a busy decoder from its closing thread; the loader thread that owns it may be
     about to start a new child (after a crash): that child would outlive the pool."""

@@ -165,3 +165,23 @@ def test_a_second_launch_before_the_window_exists_is_not_lost(
             launch.window.close()
             launch.window.shutdown()
         launch.close_store()
+
+
+def test_a_window_that_fails_to_build_ends_the_app_with_code_1(
+    qapp, tiny_model_dir, clean_logging, monkeypatch, caplog
+) -> None:
+    """A bug in the window's constructor: the log and one sentence on screen, and exit code 1 (the
+    start-up panel closing must not end the app as if all were well)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from pneumo_desktop.gui import main_window
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("window bug")
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()))
+    monkeypatch.setattr(main_window.MainWindow, "__init__", broken)
+    assert app.main(["--model-dir", str(tiny_model_dir)]) == 1
+    assert shown == ["Pneumo Desktop hit an unexpected problem. Your results so far are saved."]
+    assert "window bug" in caplog.text

@@ -68,3 +68,19 @@ def test_a_seed_study_keeps_the_tune_split(chest_dir, tmp_path):
     assert tune_of(seed=1) != base  # without it the split moves with the seed, as before
     assert split_seed({"seed": 3}) == 3 and split_seed({"seed": 3, "split_seed": None}) == 3
     assert split_seed({"seed": 3, "split_seed": 0}) == 0
+
+
+def test_a_resume_with_another_split_is_refused(tmp_path):
+    """--resume with other --seed/--split-seed values would move tune films into training."""
+    import json
+
+    from training.train import _check_same_split
+
+    config_json = tmp_path / "config.json"
+    config_json.write_text(json.dumps({"seed": 0, "train_files_sha256": "a", "tune_files_sha256": "b"}))
+    same = {"train_files_sha256": "a", "tune_files_sha256": "b"}
+    _check_same_split(config_json, same, resume=True)  # the same split: fine
+    moved = {"train_files_sha256": "c", "tune_files_sha256": "d"}
+    _check_same_split(config_json, moved, resume=False)  # a new run into the folder: its own split
+    with pytest.raises(RuntimeError, match="split differs"):
+        _check_same_split(config_json, moved, resume=True)
