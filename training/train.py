@@ -490,8 +490,15 @@ class _LastCheckpoint(_timer_base()):  # type: ignore[misc]  # keras's Callback,
             self._save()
 
     def _save(self) -> None:
-        self.model.save(self.path)
-        self.sidecar(self.path).write_text(json.dumps({"epochs": self.epochs}))
+        # Written beside, then renamed: a run killed while saving (a session ending) keeps the last
+        # whole checkpoint, so --resume still works. The epoch count follows the weights, never leads.
+        partial = self.path.with_name(self.path.stem + ".partial.keras")
+        self.model.save(partial)
+        os.replace(partial, self.path)
+        side = self.sidecar(self.path)
+        side_partial = side.with_name(side.name + ".partial")
+        side_partial.write_text(json.dumps({"epochs": self.epochs}))
+        os.replace(side_partial, side)
         self.saved = self.epochs
 
 

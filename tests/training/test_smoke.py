@@ -45,6 +45,8 @@ def test_train_export_evaluate_predict(chest_dir, tmp_path):
     assert main(["train", "--data", str(chest_dir), "--out", str(run), "--size", "32", "--epochs", "2",
                  "--limit-per-class", "16", "--batch-size", "8", "--resume"]) == 0
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3
+    assert json.loads((run / "last.json").read_text()) == {"epochs": 2}
+    assert not list(run.glob("*.partial*"))  # last.keras is written beside and renamed
 
     # soup with several alphas picks one on the run's selection set (tune), never on val.
     out = tmp_path / "soup"
