@@ -333,22 +333,19 @@ def _child_environment(values: dict[str, str]) -> Iterator[None]:
     threads may be copying or reading at that moment (a model runtime starting up), never changes.
     They are removed again right after the start. Where spawn builds the child's environment from
     ``os.environ`` instead (Windows, Python in a virtual environment), they go there, briefly."""
+    put: Callable[[str, str], object] = os.putenv
+    drop: Callable[[str], object] = os.unsetenv
+    if _spawn_copies_os_environ():
+        put, drop = os.environ.__setitem__, lambda k: os.environ.pop(k, None)
     with _ENV_LOCK:
         added = [k for k in values if k not in os.environ]
-        in_mapping = _spawn_copies_os_environ()
         for k in added:
-            if in_mapping:
-                os.environ[k] = values[k]
-            else:
-                os.putenv(k, values[k])
+            put(k, values[k])
         try:
             yield
         finally:
             for k in added:
-                if in_mapping:
-                    os.environ.pop(k, None)
-                else:
-                    os.unsetenv(k)
+                drop(k)
 
 
 def _spawn_copies_os_environ() -> bool:

@@ -121,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     guard.close()
     if launch.window is not None:
         launch.window.shutdown()
-    launch.close_store()
     if launch.code is not None:  # the window could not be built: that exit code
         code = launch.code
     log.info("Pneumo Desktop exiting (%d)", code)
@@ -149,10 +148,8 @@ class _Launch:
         self._args = args
         self._t0 = t0
         self._pending: list[list[str]] = []
-        self._failure: BaseException | None = None
         self._store: Any = None  # core.store.ResultsStore, opened in the background
-        self._store_error: Exception | None = None
-        self._imported = threading.Event()
+        self._error: BaseException | None = None  # what the background thread raised
         self._quit_on_last = app.quitOnLastWindowClosed()
         app.setQuitOnLastWindowClosed(False)  # the panel closing before the window shows is no quit
         self._panel = _startup_panel()
@@ -168,17 +165,11 @@ class _Launch:
         try:
             for name in _WINDOW_MODULES:
                 importlib.import_module(name)
-            from ..core.errors import StoreError
             from ..core.store import ResultsStore
 
-            try:
-                self._store = ResultsStore()  # its connection may be used from any thread
-            except StoreError as exc:  # disk full, locked too long, not writable: said on the GUI thread
-                self._store_error = exc
-        except BaseException as exc:  # a broken install: said on the GUI thread
-            self._failure = exc
-        finally:
-            self._imported.set()
+            self._store = ResultsStore()  # its connection may be used from any thread
+        except BaseException as exc:  # a broken install, an unusable store: said on the GUI thread
+            self._error = exc
 
     def close_store(self) -> None:
         """After the window's shutdown (it does not close a store it was given). The app may end
@@ -198,7 +189,7 @@ class _Launch:
         bring_to_front(self.window, paths)
 
     def _check(self) -> None:
-        if not self._imported.is_set():
+        if self._thread.is_alive():
             return
         self._poll.stop()
         try:
@@ -208,24 +199,19 @@ class _Launch:
             self._app.setQuitOnLastWindowClosed(self._quit_on_last)
 
     def _build(self) -> None:
-        if self._failure is not None:
-            exc = self._failure
-            _excepthook(type(exc), exc, exc.__traceback__)  # the log and one sentence on screen
-            self._finish(1)
-            return
-        if self._store_error is not None:  # say so, no traceback
-            self._finish(refuse_unusable_store(self._store_error))
-            return
         from ..core.errors import StoreError
-        from .main_window import MainWindow
 
         args = self._args
         try:
+            if self._error is not None:
+                raise self._error
+            from .main_window import MainWindow
+
             window = MainWindow(args.model_dir, store=self._store, batch_size=max(1, args.batch_size))
-        except StoreError as exc:  # the window's first reads of the store
+        except StoreError as exc:  # disk full, locked too long, not writable: say so, no traceback
             self._finish(refuse_unusable_store(exc))
             return
-        except Exception as exc:  # a bug: the log and one sentence on screen, then exit 1 (not 0)
+        except BaseException as exc:  # a broken install or a bug: the log and one sentence, exit 1
             _excepthook(type(exc), exc, exc.__traceback__)
             self._finish(1)
             return
